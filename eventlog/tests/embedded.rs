@@ -1,6 +1,9 @@
 //! The embedded log against its promises: round trips, resumable cursors, rollover,
 //! retention, readers beside the writer, and damaged files reported with file and offset.
 
+// A panic in a test is a failed test, not a crashed gateway.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::fs;

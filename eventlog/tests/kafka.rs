@@ -1,6 +1,8 @@
 //! Kafka, and Kafka behind the spool, against a real broker (KRaft, started by `scripts/test`;
 //! the outage test starts a private one it can stop). Without a broker these tests fail.
 
+// A panic in a test is a failed test, not a crashed gateway.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "e2e")]
 
 mod common;

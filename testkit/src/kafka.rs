@@ -61,7 +61,11 @@ impl Broker {
             .tempdir()
             .context("creating a directory for a Kafka broker")?;
         let bootstrap = run_script("starting a Kafka broker", "start", dir.path())?;
-        Ok(Broker { dir, bootstrap, running: true })
+        Ok(Broker {
+            dir,
+            bootstrap,
+            running: true,
+        })
     }
 
     /// The bootstrap address, `127.0.0.1:PORT`; the same across restarts.

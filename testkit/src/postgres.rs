@@ -52,7 +52,11 @@ impl Cluster {
     /// `initdb` or the server fail; the error carries their output.
     pub fn start() -> Result<Cluster> {
         let bin = bin_dir()?;
-        let run_as = if running_as_root()? { Some(SERVER_USER.to_owned()) } else { None };
+        let run_as = if running_as_root()? {
+            Some(SERVER_USER.to_owned())
+        } else {
+            None
+        };
         let dir = tempfile::Builder::new()
             .prefix("blastwall-pg-")
             .tempdir()
@@ -65,12 +69,21 @@ impl Cluster {
             hand_over(user, &[dir.path(), &pwfile])?;
         }
 
-        let mut cluster = Cluster { bin, run_as, port: 0, password, dir };
+        let mut cluster = Cluster {
+            bin,
+            run_as,
+            port: 0,
+            password,
+            dir,
+        };
         cluster.init(&pwfile)?;
         cluster.start_server()?;
         cluster.psql(
             "postgres",
-            &format!("create role {GATEWAY_ROLE} login password '{}'", cluster.password),
+            &format!(
+                "create role {GATEWAY_ROLE} login password '{}'",
+                cluster.password
+            ),
         )?;
         Ok(cluster)
     }
@@ -161,7 +174,12 @@ impl Cluster {
         initdb
             .arg("-D")
             .arg(self.data_dir())
-            .args(["-U", SUPERUSER, "--auth-local=trust", "--auth-host=scram-sha-256"])
+            .args([
+                "-U",
+                SUPERUSER,
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ])
             .arg(format!("--pwfile={}", pwfile.display()))
             .args(["--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"]);
         process::output("initdb", &mut initdb, None)?;
@@ -218,7 +236,10 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let mut pg_ctl = self.server_command("pg_ctl");
-        pg_ctl.arg("-D").arg(self.data_dir()).args(["-m", "immediate", "-w", "stop"]);
+        pg_ctl
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-m", "immediate", "-w", "stop"]);
         // Nothing to report to from a drop; the temp dir goes either way.
         let _ = process::output("stopping PostgreSQL", &mut pg_ctl, None);
     }
@@ -277,7 +298,9 @@ fn hand_over(user: &str, paths: &[&Path]) -> Result<()> {
             Command::new("id").args([flag, user]),
             None,
         )?;
-        out.trim().parse().with_context(|| format!("`id {flag} {user}` printed {out:?}"))
+        out.trim()
+            .parse()
+            .with_context(|| format!("`id {flag} {user}` printed {out:?}"))
     };
     let (uid, gid) = (id("-u")?, id("-g")?);
     for path in paths {

@@ -15,11 +15,17 @@ use anyhow::{Context, Result, bail};
 
 /// Runs `cmd` to completion, feeding it `stdin` if given, and returns its stdout.
 pub(crate) fn output(what: &str, cmd: &mut Command, stdin: Option<&[u8]>) -> Result<String> {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let program = cmd.get_program().to_string_lossy().into_owned();
-    let mut child = cmd.spawn().with_context(|| format!("{what}: cannot run {program}"))?;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("{what}: cannot run {program}"))?;
 
     // Written from a thread: a child that prints a lot before reading all of
     // its input would otherwise deadlock against us.
@@ -30,7 +36,9 @@ pub(crate) fn output(what: &str, cmd: &mut Command, stdin: Option<&[u8]>) -> Res
         }
         _ => None,
     };
-    let out = child.wait_with_output().with_context(|| format!("{what}: waiting for {program}"))?;
+    let out = child
+        .wait_with_output()
+        .with_context(|| format!("{what}: waiting for {program}"))?;
     if let Some(writer) = writer {
         // A child that fails early closes its stdin; its stderr says why.
         let _ = writer.join();

@@ -31,7 +31,10 @@ async fn a_private_broker_keeps_its_port_and_data_across_a_restart() -> Result<(
     produce(&bootstrap, "before the outage").await?;
 
     broker.stop()?;
-    assert!(TcpStream::connect(&bootstrap).is_err(), "a stopped broker still answers");
+    assert!(
+        TcpStream::connect(&bootstrap).is_err(),
+        "a stopped broker still answers"
+    );
 
     broker.restart()?;
     assert_eq!(broker.bootstrap(), bootstrap);
@@ -39,13 +42,17 @@ async fn a_private_broker_keeps_its_port_and_data_across_a_restart() -> Result<(
     assert_eq!(consume_first(&bootstrap).await?, "before the outage");
 
     drop(broker);
-    assert!(TcpStream::connect(&bootstrap).is_err(), "a dropped broker still answers");
+    assert!(
+        TcpStream::connect(&bootstrap).is_err(),
+        "a dropped broker still answers"
+    );
     Ok(())
 }
 
 async fn create_topic(bootstrap: &str) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", bootstrap).create()?;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
     let topic = NewTopic::new(TOPIC, 1, TopicReplication::Fixed(1));
     for result in admin.create_topics([&topic], &AdminOptions::new()).await? {
         if let Err((name, code)) = result {

@@ -11,8 +11,14 @@ fn a_cluster_answers_queries() -> Result<()> {
     let pg = Cluster::start()?;
     assert_eq!(pg.psql("postgres", "select 1")?, "1\n");
     assert_eq!(pg.host(), "127.0.0.1");
-    assert_eq!(pg.psql("postgres", "show port")?.trim(), pg.port().to_string());
-    assert_eq!(pg.psql("postgres", "select current_user")?.trim(), pg.superuser());
+    assert_eq!(
+        pg.psql("postgres", "show port")?.trim(),
+        pg.port().to_string()
+    );
+    assert_eq!(
+        pg.psql("postgres", "select current_user")?.trim(),
+        pg.superuser()
+    );
     Ok(())
 }
 

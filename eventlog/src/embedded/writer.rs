@@ -302,11 +302,12 @@ impl Writer {
     }
 
     fn sync_if_needed(&mut self) {
-        if self.unsynced && self.stopped.is_none() {
-            if let Err(e) = self.sync() {
-                tracing::error!(stream = %self.stream, error = %e, "event log writer stopped");
-                self.stopped = Some(e.to_string());
-            }
+        if self.unsynced
+            && self.stopped.is_none()
+            && let Err(e) = self.sync()
+        {
+            tracing::error!(stream = %self.stream, error = %e, "event log writer stopped");
+            self.stopped = Some(e.to_string());
         }
     }
 
@@ -345,7 +346,7 @@ impl Writer {
 
     fn drop_before(&mut self, offset: u64) {
         // A sealed segment ends where the next one (or the active one) begins.
-        while self.sealed.len() > 0 {
+        while !self.sealed.is_empty() {
             let end = self
                 .sealed
                 .get(1)

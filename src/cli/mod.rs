@@ -1,0 +1,77 @@
+//! The command line: one module per subcommand, each turning its arguments into validated
+//! settings and calling one entry point of a library.
+
+mod keys;
+mod log;
+mod up;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+
+/// blastwall: a gateway between AI coding agents and production infrastructure.
+///
+/// It checks who is acting, understands what is asked at the protocol level, allows,
+/// blocks or holds it for approval, masks sensitive values, and records every command,
+/// verdict and result as tamper-evident events.
+#[derive(Debug, Parser)]
+#[command(name = "blastwall", version, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr (-v debug, -vv trace). RUST_LOG overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start every part of blastwall in one process, on the embedded defaults unless a
+    /// configuration says otherwise.
+    Up(up::UpArgs),
+    /// Manage the keys that seal each session's hash chain.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Inspect the event log.
+    #[command(subcommand)]
+    Log(log::LogCommand),
+}
+
+/// Where the configuration and the data directory come from; shared by every subcommand.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The configuration file (TOML). Without it, blastwall runs on its embedded defaults.
+    #[arg(short, long, env = "BLASTWALL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Where blastwall keeps its state (event log, keys); overrides `data_dir` of the file.
+    #[arg(long, env = "BLASTWALL_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    /// Loads the configuration, or the defaults, and applies the overrides.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        Ok(config)
+    }
+}
+
+/// Runs the chosen subcommand.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Up(args) => up::run(args).await,
+        Command::Keys(command) => keys::run(command),
+        Command::Log(command) => log::run(command).await,
+    }
+}

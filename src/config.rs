@@ -1,0 +1,106 @@
+//! The configuration file: one TOML document whose sections belong to the libraries
+//! (`[log]` to `eventlog`, …). This module only assembles them and resolves paths.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where blastwall keeps its state. Relative paths in the file are resolved against the
+    /// file's directory.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The event log.
+    #[serde(default)]
+    pub log: eventlog::LogConfig,
+    /// The keys that seal sessions.
+    #[serde(default)]
+    pub seal: SealConfig,
+}
+
+/// `[seal]`: where the sealing key and the exported public keys live.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealConfig {
+    /// The private sealing key, generated on first start. Relative to the data directory.
+    #[serde(default = "default_key_file")]
+    pub key_file: PathBuf,
+    /// Every public key that ever sealed a session, for auditors. Relative to the data directory.
+    #[serde(default = "default_public_keys")]
+    pub public_keys: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: default_data_dir(),
+            log: Default::default(),
+            seal: Default::default(),
+        }
+    }
+}
+
+impl Default for SealConfig {
+    fn default() -> Self {
+        SealConfig {
+            key_file: default_key_file(),
+            public_keys: default_public_keys(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration {}", path.display()))?;
+        let mut config: Config = toml::from_str(&text)
+            .with_context(|| format!("invalid configuration {}", path.display()))?;
+        if let Some(base) = path.parent() {
+            config.data_dir = base.join(&config.data_dir);
+        }
+        Ok(config)
+    }
+
+    /// A path of the configuration, resolved against the data directory.
+    pub fn in_data_dir(&self, path: &Path) -> PathBuf {
+        self.data_dir.join(path)
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+fn default_key_file() -> PathBuf {
+    PathBuf::from("keys/sealing-key.json")
+}
+
+fn default_public_keys() -> PathBuf {
+    PathBuf::from("keys/public-keys.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_configuration_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("blastwall.example.toml");
+        let config = Config::from_file(&path).expect("example parses");
+        assert_eq!(config.log.kind, eventlog::config::LogKind::Embedded);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[log]\nsegment_sise = \"1 MiB\"\n").expect("write");
+        let err = format!("{:#}", Config::from_file(&path).expect_err("typo refused"));
+        assert!(err.contains("segment_sise"), "{err}");
+    }
+}
