@@ -20,6 +20,21 @@ pub struct Config {
     /// The keys that seal sessions.
     #[serde(default)]
     pub seal: SealConfig,
+    /// Who may connect: the token issuer and audience.
+    #[serde(default = "default_identity")]
+    pub identity: proxy::identity::IdentityConfig,
+    /// The Postgres listener.
+    #[serde(default)]
+    pub postgres: proxy::config::PostgresListenerConfig,
+    /// The upstreams agents reach by name.
+    #[serde(default)]
+    pub targets: Vec<proxy::config::TargetConfig>,
+    /// What is allowed.
+    #[serde(default)]
+    pub policy: proxy::policy::PolicyConfig,
+    /// The admin HTTP listener (the local issuer's JWKS, health).
+    #[serde(default = "default_admin")]
+    pub admin: Option<proxy::server::AdminConfig>,
 }
 
 /// `[seal]`: where the sealing key and the exported public keys live.
@@ -40,6 +55,11 @@ impl Default for Config {
             data_dir: default_data_dir(),
             log: Default::default(),
             seal: Default::default(),
+            identity: default_identity(),
+            postgres: Default::default(),
+            targets: Vec::new(),
+            policy: Default::default(),
+            admin: default_admin(),
         }
     }
 }
@@ -70,6 +90,29 @@ impl Config {
     pub fn in_data_dir(&self, path: &Path) -> PathBuf {
         self.data_dir.join(path)
     }
+
+    /// The proxy's part, for `proxy::server::start`.
+    pub fn proxy_settings(&self) -> proxy::server::ProxySettings {
+        proxy::server::ProxySettings {
+            identity: self.identity.clone(),
+            postgres: self.postgres.clone(),
+            targets: self.targets.clone(),
+            policy: self.policy.clone(),
+            admin: self.admin.clone(),
+            data_dir: self.data_dir.clone(),
+        }
+    }
+}
+
+/// Without an `[identity]` section blastwall trusts its own local issuer (`blastwall token`).
+fn default_identity() -> proxy::identity::IdentityConfig {
+    proxy::identity::IdentityConfig::local("blastwall-local", "blastwall")
+}
+
+fn default_admin() -> Option<proxy::server::AdminConfig> {
+    Some(proxy::server::AdminConfig {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8089)),
+    })
 }
 
 fn default_data_dir() -> PathBuf {

@@ -27,6 +27,21 @@ impl Opened {
             Opened::Loaded(key) | Opened::Generated(key) => key,
         }
     }
+
+    /// Whether it was loaded or made now, for people.
+    pub fn state(&self) -> &'static str {
+        match self {
+            Opened::Loaded(_) => "loaded",
+            Opened::Generated(_) => "generated",
+        }
+    }
+
+    /// The sealing key, owned.
+    pub fn into_key(self) -> SealingKey {
+        match self {
+            Opened::Loaded(key) | Opened::Generated(key) => key,
+        }
+    }
 }
 
 /// Loads the sealing key, generating it if absent, and makes sure its public half is exported.

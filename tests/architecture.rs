@@ -13,8 +13,9 @@ use std::process::Command;
 const ALLOWED: &[(&str, &[&str])] = &[
     ("schemas", &[]),
     ("eventlog", &["schemas"]),
+    ("proxy", &["schemas", "eventlog"]),
     ("testkit", &[]),
-    ("blastwall", &["schemas", "eventlog"]),
+    ("blastwall", &["schemas", "eventlog", "proxy"]),
 ];
 
 /// Crates that would bring I/O or an async runtime into the pure event model.

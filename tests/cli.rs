@@ -10,11 +10,20 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// Listeners on free ports, so tests run in parallel and beside a running blastwall.
+const FREE_PORTS: &str =
+    "[postgres]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n";
+
 fn blastwall(data: &Path) -> Command {
+    std::fs::create_dir_all(data).expect("data dir");
+    let config = data.join("test-config.toml");
+    if !config.exists() {
+        std::fs::write(&config, FREE_PORTS).expect("config");
+    }
     let mut command = Command::new(env!("CARGO_BIN_EXE_blastwall"));
     command
         .env("BLASTWALL_DATA_DIR", data)
-        .env_remove("BLASTWALL_CONFIG")
+        .env("BLASTWALL_CONFIG", &config)
         .env("RUST_LOG", "warn");
     command
 }
@@ -72,6 +81,7 @@ fn up_starts_on_embedded_defaults_and_keeps_its_key() {
     assert!(text.contains("is up"), "{text}");
     assert!(text.contains("embedded log at"), "{text}");
     assert!(text.contains("(generated)"), "{text}");
+    assert!(text.contains("postgres        127.0.0.1:"), "{text}");
     let key_id = key_id_of(&text);
     terminate(child);
     assert!(data.path().join("log/events").is_dir());
@@ -132,7 +142,7 @@ fn a_misspelt_configuration_key_is_refused_by_name() {
 fn kafka_without_brokers_is_refused_clearly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("blastwall.toml");
-    std::fs::write(&config, "[log]\nkind = \"kafka\"\n").expect("write");
+    std::fs::write(&config, format!("{FREE_PORTS}[log]\nkind = \"kafka\"\n")).expect("write");
     let mut up = blastwall(dir.path());
     up.args(["up", "--config"]).arg(&config);
     let out = output(up);

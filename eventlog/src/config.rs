@@ -13,6 +13,7 @@
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytesize::ByteSize;
@@ -95,17 +96,24 @@ impl Default for LogConfig {
 /// An opened log, of whichever kind the configuration named.
 pub enum OpenedLog {
     /// The embedded log.
-    Embedded(EmbeddedLog),
+    Embedded(Arc<EmbeddedLog>),
     /// Kafka behind a spool.
-    Kafka(SpooledLog),
+    Kafka(Arc<SpooledLog>),
 }
 
 impl OpenedLog {
     /// The log, to append to and subscribe from.
-    pub fn log(&self) -> &dyn EventLog {
+    pub fn log(&self) -> Arc<dyn EventLog> {
         match self {
-            OpenedLog::Embedded(log) => log,
-            OpenedLog::Kafka(log) => log,
+            OpenedLog::Embedded(log) => Arc::clone(log) as Arc<dyn EventLog>,
+            OpenedLog::Kafka(log) => Arc::clone(log) as Arc<dyn EventLog>,
+        }
+    }
+
+    /// Stops background work (the spool's forwarders) after what is in flight.
+    pub async fn shutdown(&self) {
+        if let OpenedLog::Kafka(log) = self {
+            log.shutdown().await;
         }
     }
 
@@ -149,7 +157,9 @@ impl LogConfig {
         let dir = data_dir.join(&self.dir);
         let options = self.embedded_options()?;
         match (self.kind, &self.kafka) {
-            (LogKind::Embedded, None) => Ok(OpenedLog::Embedded(EmbeddedLog::open(dir, options)?)),
+            (LogKind::Embedded, None) => Ok(OpenedLog::Embedded(Arc::new(EmbeddedLog::open(
+                dir, options,
+            )?))),
             (LogKind::Embedded, Some(_)) => Err(Error::Config(
                 "[log.kafka] is set but log.kind is \"embedded\"; set kind = \"kafka\" to use it"
                     .to_owned(),
@@ -160,7 +170,7 @@ impl LogConfig {
             (LogKind::Kafka, Some(kafka)) => {
                 let spool =
                     SpooledLog::open(dir, options, kafka.clone(), self.spool.clone()).await?;
-                Ok(OpenedLog::Kafka(spool))
+                Ok(OpenedLog::Kafka(Arc::new(spool)))
             }
         }
     }

@@ -3,6 +3,7 @@
 
 mod keys;
 mod log;
+mod token;
 mod up;
 
 use std::path::PathBuf;
@@ -33,6 +34,10 @@ enum Command {
     /// Start every part of blastwall in one process, on the embedded defaults unless a
     /// configuration says otherwise.
     Up(up::UpArgs),
+    /// Start the proxy listeners (and the event log they record to).
+    Proxy(up::UpArgs),
+    /// Print a token from blastwall's local issuer, to use as a password.
+    Token(token::TokenArgs),
     /// Manage the keys that seal each session's hash chain.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -70,7 +75,8 @@ impl ConfigArgs {
 /// Runs the chosen subcommand.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Up(args) => up::run(args).await,
+        Command::Up(args) | Command::Proxy(args) => up::run(args).await,
+        Command::Token(args) => token::run(args),
         Command::Keys(command) => keys::run(command),
         Command::Log(command) => log::run(command).await,
     }

@@ -1,10 +1,13 @@
-//! `blastwall up`: every part in one process. Today that is the event log and the sealing
-//! key; the listeners join as they are built.
+//! `blastwall up` and `blastwall proxy`: start blastwall's parts in one process. Today `up`
+//! and `proxy` start the same parts (event log, sealing key, proxy listeners); `up` will add
+//! the recorder and the web UI as they are built.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use tokio::sync::watch;
 
 use super::ConfigArgs;
 use crate::keystore;
@@ -16,6 +19,10 @@ pub struct UpArgs {
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
+    // Listen for SIGTERM and Ctrl-C before anything starts, so a stop at any moment is clean.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
     let config = args.config.load()?;
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
@@ -30,39 +37,40 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         .open(&config.data_dir)
         .await
         .context("cannot open the event log")?;
+    let (stop, stopped) = watch::channel(false);
+    let (key_state, key_id) = (keys.state(), keys.key().key_id().as_str().to_owned());
+    let key = Arc::new(keys.into_key());
+    let proxy = proxy::server::start(config.proxy_settings(), log.log(), key, stopped)
+        .await
+        .context("cannot start the proxy")?;
 
-    let key_state = match &keys {
-        keystore::Opened::Loaded(_) => "loaded",
-        keystore::Opened::Generated(_) => "generated",
-    };
     println!("blastwall {} is up", env!("CARGO_PKG_VERSION"));
     println!("  data directory  {}", config.data_dir.display());
     println!("  event log       {}", log.describe());
-    println!(
-        "  sealing key     {} ({key_state})",
-        keys.key().key_id().as_str()
-    );
+    println!("  sealing key     {key_id} ({key_state})");
     println!(
         "  public keys     {} (`blastwall keys export` prints them)",
         public_keys.display()
     );
+    println!("  postgres        {}", proxy.postgres);
+    match proxy.targets.is_empty() {
+        true => {
+            println!("  targets         none yet: add [[targets]] (see blastwall.example.toml)")
+        }
+        false => println!("  targets         {}", proxy.targets.join(", ")),
+    }
+    if let Some(admin) = proxy.admin {
+        println!("  admin           http://{admin} (JWKS at /.well-known/jwks.json)");
+    }
     println!("press Ctrl-C to stop");
 
-    shutdown_signal().await?;
-    tracing::info!("stopping");
-    if let eventlog::OpenedLog::Kafka(spooled) = log {
-        spooled.shutdown().await;
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot listen for SIGTERM")?;
     tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C")?,
+        _ = interrupt.recv() => {}
         _ = terminate.recv() => {}
     }
-    Ok(())
+    tracing::info!("stopping");
+    let _ = stop.send(true);
+    proxy.wait().await;
+    log.shutdown().await;
+    Ok(ExitCode::SUCCESS)
 }

@@ -90,7 +90,7 @@ pub struct SpooledLog {
     config: SpoolConfig,
     progress: BTreeMap<Stream, watch::Receiver<Progress>>,
     stop: watch::Sender<bool>,
-    forwarders: Vec<JoinHandle<()>>,
+    forwarders: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl SpooledLog {
@@ -119,7 +119,7 @@ impl SpooledLog {
             config,
             progress,
             stop,
-            forwarders,
+            forwarders: std::sync::Mutex::new(forwarders),
         })
     }
 
@@ -144,9 +144,13 @@ impl SpooledLog {
     }
 
     /// Stops the forwarders after their current batch. What is left stays in the spool.
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
-        for forwarder in self.forwarders.drain(..) {
+        let forwarders = match self.forwarders.lock() {
+            Ok(mut forwarders) => std::mem::take(&mut *forwarders),
+            Err(_) => Vec::new(),
+        };
+        for forwarder in forwarders {
             let _ = forwarder.await;
         }
     }

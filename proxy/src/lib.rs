@@ -1,0 +1,26 @@
+//! The blastwall data path: who is acting, what is asked, what is decided, what is recorded.
+//!
+//! ```text
+//! client ── listener (postgres) ── startup: TLS, target, token ─── identity ──▶ Principal
+//!                                  session: every command ──────── policy ────▶ Decision
+//!                                           every event ────────── audit ─────▶ eventlog
+//!                                           upstream login ─────── config (targets, secrets)
+//! ```
+//!
+//! # Layout
+//!
+//! - [`server`]: the entry point, [`server::start`], from settings to running listeners.
+//! - [`config`]: the listener and target sections of the configuration.
+//! - [`identity`]: tokens, JWKS, the local issuer, principals.
+//! - [`policy`]: facts about a command in, a verdict out; pure.
+//! - [`audit`]: the only code that builds events and hands them to the log.
+//! - [`postgres`]: the PostgreSQL wire-protocol gateway.
+//! - [`tls`]: certificates and connectors.
+
+pub mod audit;
+pub mod config;
+pub mod identity;
+pub mod policy;
+pub mod postgres;
+pub mod server;
+pub mod tls;

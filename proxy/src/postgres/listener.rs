@@ -1,0 +1,166 @@
+//! The Postgres listener: accepts connections and runs each one's startup and session.
+//!
+//! `serve` takes a bound listener and a shutdown signal, so tests bind `127.0.0.1:0` and run
+//! in parallel. On shutdown it stops accepting, tells live sessions (each ends with FATAL
+//! 57P01 and a sealed `session.ended`) and waits for them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use schemas::body::{AuthMethod, AuthenticationFailed, EndReason, SessionCounters, SessionEnded};
+use schemas::{Actor, EventBody, Protocol, SessionContext};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use super::cancel::CancelRegistry;
+use super::error::{self, Severity};
+use super::startup::{self, Refusal, Startup};
+use super::{session, upstream};
+use crate::audit::Auditor;
+use crate::config::{PostgresListenerConfig, Target};
+use crate::identity::TokenValidator;
+use crate::policy::Policy;
+
+/// What a listener needs, assembled by the caller.
+pub struct ListenerSettings {
+    /// The listener's configuration.
+    pub config: PostgresListenerConfig,
+    /// TLS for clients.
+    pub tls: TlsAcceptor,
+    /// Targets by name.
+    pub targets: BTreeMap<String, Target>,
+    /// Token validation.
+    pub validator: Arc<TokenValidator>,
+    /// The policy deciding each statement.
+    pub policy: Arc<dyn Policy>,
+    /// Where events go.
+    pub auditor: Auditor,
+}
+
+/// The listener's shared state.
+pub struct Listener {
+    pub(super) config: PostgresListenerConfig,
+    pub(super) tls: TlsAcceptor,
+    pub(super) targets: BTreeMap<String, Target>,
+    pub(super) validator: Arc<TokenValidator>,
+    pub(super) policy: Arc<dyn Policy>,
+    pub(super) auditor: Auditor,
+    pub(super) cancels: CancelRegistry,
+    pub(super) max_message: usize,
+    pub(super) record_rows_limit: usize,
+}
+
+impl Listener {
+    /// Checks the settings.
+    pub fn new(settings: ListenerSettings) -> Self {
+        let max_message =
+            usize::try_from(settings.config.max_message_size.as_u64()).unwrap_or(usize::MAX);
+        let record_rows_limit =
+            usize::try_from(settings.config.record_rows_limit.as_u64()).unwrap_or(usize::MAX);
+        Listener {
+            config: settings.config,
+            tls: settings.tls,
+            targets: settings.targets,
+            validator: settings.validator,
+            policy: settings.policy,
+            auditor: settings.auditor,
+            cancels: CancelRegistry::default(),
+            max_message,
+            record_rows_limit,
+        }
+    }
+}
+
+/// Accepts connections on `tcp` until `shutdown` turns true, then waits for live sessions.
+pub async fn serve(listener: Arc<Listener>, tcp: TcpListener, mut shutdown: watch::Receiver<bool>) {
+    let mut sessions = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = tcp.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    sessions.spawn(connection(Arc::clone(&listener), stream, peer, shutdown.clone()));
+                }
+                Err(e) => tracing::warn!(error = %e, "accept failed"),
+            },
+            _ = shutdown.changed() => break,
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+        }
+    }
+    while sessions.join_next().await.is_some() {}
+}
+
+async fn connection(
+    listener: Arc<Listener>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) {
+    match startup::accept(&listener, stream, peer).await {
+        Startup::Session(accepted) => session::run(listener, *accepted, peer, shutdown).await,
+        Startup::Cancel { pid, secret } => {
+            if let Some((target, upstream_pid, upstream_secret)) =
+                listener.cancels.lookup(pid, &secret)
+                && let Err(e) = upstream::cancel(&target, upstream_pid, &upstream_secret).await
+            {
+                tracing::warn!(error = %e, "cancel request could not be passed on");
+            }
+        }
+        Startup::Refused(refusal) => refused(&listener, refusal, peer).await,
+    }
+}
+
+/// Tells the client why, and records the failed attempt as a session of its own, sealed.
+async fn refused(listener: &Listener, refusal: Refusal, peer: SocketAddr) {
+    let Refusal {
+        io,
+        code,
+        message,
+        reason,
+        claimed_user,
+        database,
+        tls: _,
+    } = refusal;
+    if let Some(mut io) = io {
+        let _ = super::write_message(
+            &mut io,
+            error::error(Severity::Fatal, code, message.clone()),
+        )
+        .await;
+    }
+    tracing::info!(client = %peer, code, "connection refused");
+    let Some(reason) = reason else { return };
+    let durability = listener
+        .targets
+        .get(&database)
+        .map(|t| t.durability)
+        .unwrap_or_default();
+    let context = SessionContext {
+        session_id: uuid::Uuid::now_v7(),
+        actor: Actor::unauthenticated(claimed_user),
+        target: schemas::Target {
+            name: database,
+            protocol: Protocol::Postgres,
+        },
+        client_addr: Some(peer.to_string()),
+    };
+    let audit = listener.auditor.session(context, durability);
+    let failed = EventBody::AuthenticationFailed(AuthenticationFailed {
+        method: AuthMethod::Password,
+        reason,
+        message,
+    });
+    if audit.record(failed).is_err() {
+        tracing::error!("a failed login could not be recorded");
+    }
+    let ended = SessionEnded {
+        reason: EndReason::Error,
+        counters: SessionCounters::default(),
+    };
+    if let Err(e) = audit.end(ended).await {
+        tracing::error!(error = %e, "a failed login could not be recorded");
+    }
+}

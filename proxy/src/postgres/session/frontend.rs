@@ -1,0 +1,404 @@
+//! Client to upstream: every command is recorded and decided before it is forwarded.
+//!
+//! For a simple Query, and for each Execute of the extended protocol, this side records the
+//! `command.received` event durably, asks the policy, records `policy.decided`, and only then
+//! forwards — or, for a refused command, forwards a message that fails harmlessly in its place
+//! (see `pending::Refusable`), so the transaction and the batch fail exactly as PostgreSQL
+//! would fail them. Parse, Bind, Describe, Close, Sync, Flush and COPY data pass through,
+//! tracked so that an Execute knows its statement's text and parameters.
+//!
+//! Invariant: an `Expect` is pushed before its message is forwarded, never after.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::{Sink, SinkExt};
+use pgwire::messages::PgWireFrontendMessage;
+use pgwire::messages::extendedquery::{Bind, Execute};
+use pgwire::messages::simplequery::Query;
+use schemas::body::{CommandReceived, CommandSummary, PolicyDecided, Verdict};
+use schemas::{EventBody, Protocol};
+
+use super::Shared;
+use super::pending::{Command, Described, Expect, Refusable};
+use crate::policy::{Decision, Request, StatementKind, sql};
+use crate::postgres::codec::CodecError;
+use crate::postgres::error::sqlstate;
+
+/// A statement text PostgreSQL rejects at once, without side effects, in place of a refused
+/// simple Query.
+const REFUSED_QUERY: &str = "BLOCKED BY BLASTWALL";
+/// A portal name no client can have created (Bind names are ours to see), executed in place
+/// of a refused Execute: the server fails it with "portal does not exist".
+const REFUSED_PORTAL: &str = "\u{1}blastwall refused";
+
+struct Prepared {
+    text: Arc<str>,
+    kinds: Arc<[StatementKind]>,
+}
+
+struct Portal {
+    statement: String,
+    text: Arc<str>,
+    kinds: Arc<[StatementKind]>,
+    parameters: Vec<Option<String>>,
+    formats: Vec<i16>,
+}
+
+/// Why the client side stopped.
+#[derive(Debug)]
+pub enum FrontendEnd {
+    /// The client sent Terminate.
+    Terminated,
+    /// The client's connection closed without Terminate.
+    ClientGone,
+    /// The client broke the protocol; `message` was sent to it.
+    ProtocolViolation(String),
+    /// The upstream connection failed while forwarding.
+    UpstreamFailed(String),
+    /// A command could not be recorded; the session cannot go on safely.
+    NotRecorded(String),
+}
+
+/// The client side's state: prepared statements and portals by name.
+pub struct Frontend<S> {
+    shared: Arc<Shared>,
+    upstream: S,
+    statements: HashMap<String, Prepared>,
+    portals: HashMap<String, Portal>,
+    /// After a refused Execute, the rest of the batch is dropped until Sync, as the server would.
+    skipping: bool,
+}
+
+type Forwarded = Result<(), FrontendEnd>;
+
+impl<S> Frontend<S>
+where
+    S: Sink<PgWireFrontendMessage, Error = CodecError> + Unpin,
+{
+    pub fn new(shared: Arc<Shared>, upstream: S) -> Self {
+        Frontend {
+            shared,
+            upstream,
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            skipping: false,
+        }
+    }
+
+    /// Handles one client message. `Ok(false)` ends the session normally (Terminate).
+    pub async fn handle(&mut self, message: PgWireFrontendMessage) -> Result<bool, FrontendEnd> {
+        use PgWireFrontendMessage as M;
+        if self.skipping && !matches!(message, M::Sync(_) | M::Terminate(_)) {
+            return Ok(true);
+        }
+        match message {
+            M::Query(query) => self.query(query).await?,
+            M::Parse(parse) => {
+                let text: Arc<str> = Arc::from(parse.query.as_str());
+                let kinds = Arc::from(sql::statement_kinds(&text));
+                let name = parse.name.clone().unwrap_or_default();
+                self.statements
+                    .insert(name.clone(), Prepared { text, kinds });
+                self.forward(Expect::Parse(name), M::Parse(parse)).await?;
+            }
+            M::Bind(bind) => self.bind(bind).await?,
+            M::Describe(describe) => {
+                let name = describe.name.clone().unwrap_or_default();
+                let what = if describe.target_type == b'P' {
+                    Described::Portal(name)
+                } else {
+                    Described::Statement(name)
+                };
+                self.forward(Expect::Describe(what), M::Describe(describe))
+                    .await?;
+            }
+            M::Execute(execute) => self.execute(execute).await?,
+            M::Close(close) => {
+                let name = close.name.clone().unwrap_or_default();
+                let what = if close.target_type == b'P' {
+                    self.portals.remove(&name);
+                    Described::Portal(name)
+                } else {
+                    self.statements.remove(&name);
+                    Described::Statement(name)
+                };
+                self.forward(Expect::Close(what), M::Close(close)).await?;
+            }
+            M::Sync(sync) => {
+                self.skipping = false;
+                self.forward(Expect::Sync, M::Sync(sync)).await?;
+            }
+            M::Terminate(terminate) => {
+                let _ = self.upstream.send(M::Terminate(terminate)).await;
+                return Ok(false);
+            }
+            message @ (M::Flush(_) | M::CopyData(_) | M::CopyDone(_) | M::CopyFail(_)) => {
+                self.send(message).await?;
+            }
+            other => {
+                let message = format!("unexpected message {} after startup", message_name(&other));
+                return Err(FrontendEnd::ProtocolViolation(message));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sends what was fed to the upstream.
+    pub async fn flush(&mut self) -> Forwarded {
+        self.upstream
+            .flush()
+            .await
+            .map_err(|e| FrontendEnd::UpstreamFailed(e.to_string()))
+    }
+
+    async fn query(&mut self, query: Query) -> Forwarded {
+        let kinds = sql::statement_kinds(&query.query);
+        let (seq, decision) = self.decide(&query.query, &kinds, Vec::new()).await?;
+        let command = Command {
+            seq,
+            started: Instant::now(),
+            formats: Vec::new(),
+            source: None,
+        };
+        match refusal(seq, decision) {
+            None => {
+                self.forward(
+                    Expect::Query(Refusable::Forwarded(command)),
+                    PgWireFrontendMessage::Query(query),
+                )
+                .await
+            }
+            Some(refused) => {
+                let replacement = Query::new(REFUSED_QUERY.to_owned());
+                self.forward(
+                    Expect::Query(refused),
+                    PgWireFrontendMessage::Query(replacement),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn bind(&mut self, bind: Bind) -> Forwarded {
+        let portal = bind.portal_name.clone().unwrap_or_default();
+        let statement = bind.statement_name.clone().unwrap_or_default();
+        if let Some(prepared) = self.statements.get(&statement) {
+            let parameters = bind
+                .parameters
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    p.as_ref().map(|bytes| {
+                        parameter_text(bytes, format_at(&bind.parameter_format_codes, i))
+                    })
+                })
+                .collect();
+            let entry = Portal {
+                statement: statement.clone(),
+                text: Arc::clone(&prepared.text),
+                kinds: Arc::clone(&prepared.kinds),
+                parameters,
+                formats: bind.result_column_format_codes.clone(),
+            };
+            self.portals.insert(portal.clone(), entry);
+        }
+        self.forward(Expect::Bind(portal), PgWireFrontendMessage::Bind(bind))
+            .await
+    }
+
+    async fn execute(&mut self, execute: Execute) -> Forwarded {
+        let name = execute.name.clone().unwrap_or_default();
+        let (text, kinds, parameters, formats, source) = match self.portals.get(&name) {
+            Some(portal) => (
+                Arc::clone(&portal.text),
+                Arc::clone(&portal.kinds),
+                portal.parameters.clone(),
+                portal.formats.clone(),
+                Some((name.clone(), portal.statement.clone())),
+            ),
+            // A portal bound to a statement blastwall never saw parsed (an SQL-level PREPARE):
+            // recorded and decided as what it is, unknown.
+            None => {
+                let text = format!("EXECUTE portal {name:?} of a statement not seen by blastwall");
+                (
+                    Arc::from(text),
+                    Arc::from([StatementKind::Unparsed]),
+                    Vec::new(),
+                    Vec::new(),
+                    None,
+                )
+            }
+        };
+        let (seq, decision) = self.decide(&text, &kinds, parameters).await?;
+        let command = Command {
+            seq,
+            started: Instant::now(),
+            formats,
+            source,
+        };
+        match refusal(seq, decision) {
+            None => {
+                self.forward(
+                    Expect::Execute(Refusable::Forwarded(command)),
+                    PgWireFrontendMessage::Execute(execute),
+                )
+                .await
+            }
+            Some(refused) => {
+                self.skipping = true;
+                let replacement = Execute::new(Some(REFUSED_PORTAL.to_owned()), 0);
+                self.forward(
+                    Expect::Execute(refused),
+                    PgWireFrontendMessage::Execute(replacement),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Records the command durably, decides, records the decision durably.
+    async fn decide(
+        &mut self,
+        text: &str,
+        kinds: &[StatementKind],
+        parameters: Vec<Option<String>>,
+    ) -> Result<(u64, Decision), FrontendEnd> {
+        let shared = &self.shared;
+        let summary = CommandSummary {
+            action: kinds
+                .first()
+                .map_or("sql:empty".to_owned(), |k| format!("sql:{k}")),
+            reads: Vec::new(),
+            writes: Vec::new(),
+            functions: Vec::new(),
+            statements: u32::try_from(kinds.len()).unwrap_or(u32::MAX),
+        };
+        let received = EventBody::CommandReceived(CommandReceived {
+            protocol: Protocol::Postgres,
+            text: text.to_owned(),
+            summary: Some(summary),
+            parameters,
+        });
+        let seq = shared
+            .audit
+            .record_durable(received)
+            .await
+            .map_err(|e| FrontendEnd::NotRecorded(e.to_string()))?;
+        shared.counters.command();
+        let request = Request {
+            subject: &shared.principal.subject,
+            agents: &shared.principal.agents,
+            groups: &shared.principal.groups,
+            target: &shared.target,
+            protocol: Protocol::Postgres,
+            text,
+            statements: kinds,
+        };
+        let decision = shared.policy.decide(&request);
+        let decided = EventBody::PolicyDecided(decided_body(seq, &decision));
+        shared
+            .audit
+            .record_durable(decided)
+            .await
+            .map_err(|e| FrontendEnd::NotRecorded(e.to_string()))?;
+        if !matches!(decision, Decision::Allow { .. }) {
+            shared.counters.block();
+        }
+        Ok((seq, decision))
+    }
+
+    async fn forward(&mut self, expect: Expect, message: PgWireFrontendMessage) -> Forwarded {
+        if let Ok(mut pending) = self.shared.pending.lock() {
+            pending.push(expect);
+        }
+        self.send(message).await
+    }
+
+    async fn send(&mut self, message: PgWireFrontendMessage) -> Forwarded {
+        self.upstream
+            .feed(message)
+            .await
+            .map_err(|e| FrontendEnd::UpstreamFailed(e.to_string()))
+    }
+}
+
+/// The refusal a decision amounts to, if any. Approval is not available yet: a command that
+/// needs it is refused with a message saying so.
+fn refusal(seq: u64, decision: Decision) -> Option<Refusable> {
+    match decision {
+        Decision::Allow { .. } => None,
+        Decision::Block { policy, message } => Some(Refusable::Refused {
+            seq,
+            code: sqlstate::BLOCKED,
+            message: format!("blocked by policy {policy}: {message}"),
+        }),
+        Decision::RequireApproval {
+            policy,
+            group,
+            message,
+        } => Some(Refusable::Refused {
+            seq,
+            code: sqlstate::BLOCKED,
+            message: format!("policy {policy} requires approval by {group}: {message}"),
+        }),
+    }
+}
+
+fn decided_body(seq: u64, decision: &Decision) -> PolicyDecided {
+    let (verdict, policies, message) = match decision {
+        Decision::Allow { policies } => (Verdict::Allow, policies.clone(), None),
+        Decision::Block { policy, message } => {
+            (Verdict::Block, vec![policy.clone()], Some(message.clone()))
+        }
+        Decision::RequireApproval {
+            policy, message, ..
+        } => (
+            Verdict::ApprovalRequired,
+            vec![policy.clone()],
+            Some(message.clone()),
+        ),
+    };
+    PolicyDecided {
+        command_seq: seq,
+        verdict,
+        policies,
+        message,
+    }
+}
+
+fn format_at(formats: &[i16], index: usize) -> i16 {
+    match formats.len() {
+        0 => 0,
+        1 => formats[0],
+        _ => formats.get(index).copied().unwrap_or(0),
+    }
+}
+
+/// A bind parameter as recorded: text as is, binary as hex.
+fn parameter_text(bytes: &Bytes, format: i16) -> String {
+    if format == 0
+        && let Ok(text) = std::str::from_utf8(bytes)
+    {
+        return text.to_owned();
+    }
+    let mut out = String::from("\\x");
+    for byte in bytes.iter() {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+fn message_name(message: &PgWireFrontendMessage) -> &'static str {
+    use PgWireFrontendMessage as M;
+    match message {
+        M::SslNegotiation(_) => "SSLRequest",
+        M::Startup(_) => "StartupMessage",
+        M::CancelRequest(_) => "CancelRequest",
+        M::PasswordMessageFamily(_) => "PasswordMessage",
+        M::PortalSuspended(_) => "PortalSuspended",
+        _ => "message",
+    }
+}

@@ -1,0 +1,471 @@
+//! One client's session: from a validated login to `session.ended`.
+//!
+//! After startup the session logs in upstream, greets the client as PostgreSQL would
+//! (AuthenticationOk, the server's ParameterStatus values, blastwall's own BackendKeyData,
+//! ReadyForQuery) and relays in both directions at once: `frontend` decides and forwards what
+//! the client asks, `backend` records and returns what the server answers, `pending` ties the
+//! two together. When either side ends, the other is stopped; a client that vanished while a
+//! query runs gets that query cancelled upstream. The session's last event is sealed.
+
+mod backend;
+mod capture;
+mod frontend;
+mod pending;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::{FutureExt, StreamExt};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
+use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus, SecretKey};
+use schemas::body::{
+    AuthMethod, AuthenticationSucceeded, EndReason, Fault, OperationFailed, SessionCounters,
+    SessionEnded, SessionStarted, Stage,
+};
+use schemas::{Actor, EventBody, Protocol, SessionContext};
+use tokio::sync::watch;
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tracing::Instrument;
+
+use super::codec::FrontendCodec;
+use super::error::{self, Severity, sqlstate};
+use super::listener::Listener;
+use super::startup::Accepted;
+use super::upstream::{self, UpstreamError};
+use crate::audit::SessionAudit;
+use crate::identity::Principal;
+use crate::policy::Policy;
+use backend::{Backend, BackendEnd};
+use frontend::{Frontend, FrontendEnd};
+use pending::Pending;
+
+/// What both directions of a session share.
+pub struct Shared {
+    pending: Mutex<Pending>,
+    audit: SessionAudit,
+    policy: Arc<dyn Policy>,
+    principal: Principal,
+    target: String,
+    counters: Counters,
+    record_rows_limit: usize,
+}
+
+/// The session's counters for `session.ended`.
+#[derive(Default)]
+struct Counters {
+    commands: AtomicU64,
+    blocked: AtomicU64,
+}
+
+impl Counters {
+    fn command(&self) {
+        self.commands.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn block(&self) {
+        self.blocked.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs a session to its end. Never panics on anything the client or server sends.
+pub async fn run(
+    listener: Arc<Listener>,
+    accepted: Accepted,
+    peer: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) {
+    let session_id = uuid::Uuid::now_v7();
+    let span = tracing::info_span!(
+        "session", %session_id, principal = %accepted.principal.subject, protocol = "postgres", target = %accepted.target.name
+    );
+    serve(listener, accepted, peer, session_id, shutdown)
+        .instrument(span)
+        .await;
+}
+
+async fn serve(
+    listener: Arc<Listener>,
+    accepted: Accepted,
+    peer: SocketAddr,
+    session_id: uuid::Uuid,
+    shutdown: watch::Receiver<bool>,
+) {
+    let Accepted {
+        io,
+        tls,
+        parameters,
+        target,
+        principal,
+    } = accepted;
+    let context = SessionContext {
+        session_id,
+        actor: Actor::from(&principal),
+        target: schemas::Target {
+            name: target.name.clone(),
+            protocol: Protocol::Postgres,
+        },
+        client_addr: Some(peer.to_string()),
+    };
+    let audit = listener.auditor.session(context, target.durability);
+    let (counted, bytes) = CountingIo::wrap(io);
+    let mut client_write = FramedWrite::new(counted.1, FrontendCodec::new(listener.max_message));
+    let client_read = FramedRead::new(counted.0, FrontendCodec::new(listener.max_message));
+
+    let started = EventBody::SessionStarted(SessionStarted {
+        application_name: parameters.get("application_name").cloned(),
+        tls,
+        parameters: parameters.clone(),
+    });
+    let authenticated = EventBody::AuthenticationSucceeded(AuthenticationSucceeded {
+        method: AuthMethod::Password,
+    });
+    if audit.record(started).is_err() || audit.record_durable(authenticated).await.is_err() {
+        let _ = refuse(
+            &mut client_write,
+            sqlstate::NOT_RECORDED,
+            "blastwall cannot record this session; refused",
+        )
+        .await;
+        return;
+    }
+    tracing::info!("session started");
+
+    let upstream = match upstream::connect(&target, &parameters, listener.max_message).await {
+        Ok(upstream) => upstream,
+        Err(e) => {
+            let (code, message) = match &e {
+                UpstreamError::Rejected { .. } => (
+                    sqlstate::UPSTREAM_REJECTED,
+                    format!("target {} refused blastwall's login", target.name),
+                ),
+                _ => (
+                    sqlstate::UPSTREAM_UNREACHABLE,
+                    format!("target {} is unreachable", target.name),
+                ),
+            };
+            tracing::warn!(error = %e, "upstream login failed");
+            let _ = audit.record(EventBody::OperationFailed(OperationFailed {
+                fault: Fault::Upstream,
+                stage: Stage::Upstream,
+                message: e.to_string(),
+            }));
+            let _ = refuse(&mut client_write, code, &message).await;
+            end(&audit, EndReason::Error, &Counters::default(), &bytes).await;
+            return;
+        }
+    };
+
+    let key = listener
+        .cancels
+        .register(&target, upstream.pid, upstream.secret.clone());
+    if greet(&mut client_write, &upstream.parameters, key)
+        .await
+        .is_err()
+    {
+        listener.cancels.remove(key.0);
+        end(
+            &audit,
+            EndReason::ClientClosed,
+            &Counters::default(),
+            &bytes,
+        )
+        .await;
+        return;
+    }
+
+    let shared = Arc::new(Shared {
+        pending: Mutex::new(Pending::default()),
+        audit: audit.clone(),
+        policy: Arc::clone(&listener.policy),
+        principal,
+        target: target.name.clone(),
+        counters: Counters::default(),
+        record_rows_limit: listener.record_rows_limit,
+    });
+    let (upstream_sink, upstream_stream) = upstream.framed.split();
+    let (stop, stopped) = watch::channel(None::<String>);
+    let frontend = client_side(
+        Frontend::new(Arc::clone(&shared), upstream_sink),
+        client_read,
+        stop.clone(),
+        stopped.clone(),
+        shutdown.clone(),
+    );
+    let backend = server_side(
+        Backend::new(Arc::clone(&shared), client_write),
+        upstream_stream,
+        stop,
+        stopped,
+        shutdown.clone(),
+    );
+    let (front_end, back_end) = tokio::join!(frontend, backend);
+
+    let idle = shared.pending.lock().map(|p| p.is_idle()).unwrap_or(true);
+    if matches!(front_end, Some(FrontendEnd::ClientGone)) && !idle {
+        // The client vanished mid-query: stop the query rather than let it run on unseen.
+        if let Err(e) = upstream::cancel(&target, upstream.pid, &upstream.secret).await {
+            tracing::warn!(error = %e, "could not cancel the upstream query of a vanished client");
+        }
+    }
+    listener.cancels.remove(key.0);
+    if let Some(
+        FrontendEnd::UpstreamFailed(why)
+        | FrontendEnd::NotRecorded(why)
+        | FrontendEnd::ProtocolViolation(why),
+    ) = &front_end
+    {
+        tracing::warn!(why = %why, "session stopped");
+    }
+    let reason = end_reason(front_end.as_ref(), back_end.as_ref(), *shutdown.borrow());
+    tracing::info!(?reason, "session ended");
+    end(&audit, reason, &shared.counters, &bytes).await;
+}
+
+fn end_reason(
+    front: Option<&FrontendEnd>,
+    back: Option<&BackendEnd>,
+    shutting_down: bool,
+) -> EndReason {
+    match (front, back) {
+        (Some(FrontendEnd::Terminated | FrontendEnd::ClientGone), _)
+        | (_, Some(BackendEnd::ClientGone)) => EndReason::ClientClosed,
+        (Some(FrontendEnd::UpstreamFailed(_)), _) => EndReason::UpstreamClosed,
+        (Some(FrontendEnd::ProtocolViolation(_) | FrontendEnd::NotRecorded(_)), _) => {
+            EndReason::Error
+        }
+        (None, None) if shutting_down => EndReason::Shutdown,
+        (None, None) => EndReason::UpstreamClosed,
+    }
+}
+
+/// Reads client messages and hands them to the frontend until the session stops.
+async fn client_side<S, R>(
+    mut frontend: Frontend<S>,
+    mut client: R,
+    stop: watch::Sender<Option<String>>,
+    mut stopped: watch::Receiver<Option<String>>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Option<FrontendEnd>
+where
+    S: futures::Sink<pgwire::messages::PgWireFrontendMessage, Error = super::codec::CodecError>
+        + Unpin,
+    R: futures::Stream<
+            Item = Result<pgwire::messages::PgWireFrontendMessage, super::codec::CodecError>,
+        > + Unpin,
+{
+    let end = loop {
+        let message = tokio::select! {
+            message = client.next() => message,
+            _ = stopped.changed() => break None,
+            _ = shutdown.changed() => break None,
+        };
+        let result = match message {
+            Some(Ok(message)) => handle_batch(&mut frontend, message, &mut client).await,
+            Some(Err(e)) => Err(client_error(e)),
+            None => Err(FrontendEnd::ClientGone),
+        };
+        match result {
+            Ok(true) => continue,
+            Ok(false) => break Some(FrontendEnd::Terminated),
+            Err(end) => break Some(end),
+        }
+    };
+    let reason = match &end {
+        Some(FrontendEnd::ProtocolViolation(message)) => message.clone(),
+        Some(FrontendEnd::NotRecorded(_)) => {
+            "blastwall cannot record statements right now; the session is closed".to_owned()
+        }
+        _ => String::new(),
+    };
+    let _ = stop.send(Some(reason));
+    end
+}
+
+/// Handles a message and whatever else the client already sent, then flushes once.
+async fn handle_batch<S, R>(
+    frontend: &mut Frontend<S>,
+    first: pgwire::messages::PgWireFrontendMessage,
+    client: &mut R,
+) -> Result<bool, FrontendEnd>
+where
+    S: futures::Sink<pgwire::messages::PgWireFrontendMessage, Error = super::codec::CodecError>
+        + Unpin,
+    R: futures::Stream<
+            Item = Result<pgwire::messages::PgWireFrontendMessage, super::codec::CodecError>,
+        > + Unpin,
+{
+    let mut go_on = frontend.handle(first).await?;
+    while go_on {
+        match client.next().now_or_never() {
+            Some(Some(Ok(message))) => go_on = frontend.handle(message).await?,
+            Some(Some(Err(e))) => {
+                frontend.flush().await?;
+                return Err(client_error(e));
+            }
+            Some(None) => {
+                frontend.flush().await?;
+                return Err(FrontendEnd::ClientGone);
+            }
+            None => break,
+        }
+    }
+    frontend.flush().await?;
+    Ok(go_on)
+}
+
+fn client_error(e: super::codec::CodecError) -> FrontendEnd {
+    match e {
+        super::codec::CodecError::Io(_) => FrontendEnd::ClientGone,
+        other => FrontendEnd::ProtocolViolation(other.to_string()),
+    }
+}
+
+/// Reads upstream messages and hands them to the backend until the session stops.
+async fn server_side<W, U>(
+    mut backend: Backend<W>,
+    mut upstream: U,
+    stop: watch::Sender<Option<String>>,
+    mut stopped: watch::Receiver<Option<String>>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Option<BackendEnd>
+where
+    W: futures::Sink<PgWireBackendMessage, Error = super::codec::CodecError> + Unpin,
+    U: futures::Stream<Item = Result<PgWireBackendMessage, super::codec::CodecError>> + Unpin,
+{
+    loop {
+        let message = tokio::select! {
+            message = upstream.next() => message,
+            _ = stopped.changed() => {
+                let reason = stopped.borrow().clone().unwrap_or_default();
+                if !reason.is_empty() {
+                    let _ = backend.tell(error::error(Severity::Fatal, sqlstate::PROTOCOL_VIOLATION, reason)).await;
+                    let _ = backend.flush().await;
+                }
+                return None;
+            }
+            _ = shutdown.changed() => {
+                let _ = backend.tell(error::error(Severity::Fatal, "57P01", "blastwall is shutting down")).await;
+                let _ = backend.flush().await;
+                let _ = stop.send(Some(String::new()));
+                return None;
+            }
+        };
+        let outcome = match message {
+            Some(Ok(message)) => relay_batch(&mut backend, message, &mut upstream).await,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "upstream connection failed");
+                let _ = backend
+                    .tell(error::error(
+                        Severity::Fatal,
+                        sqlstate::UPSTREAM_UNREACHABLE,
+                        "the connection to the target was lost",
+                    ))
+                    .await;
+                let _ = backend.flush().await;
+                let _ = stop.send(Some(String::new()));
+                return None;
+            }
+            None => {
+                let _ = backend
+                    .tell(error::error(
+                        Severity::Fatal,
+                        sqlstate::UPSTREAM_UNREACHABLE,
+                        "the target closed the connection",
+                    ))
+                    .await;
+                let _ = backend.flush().await;
+                let _ = stop.send(Some(String::new()));
+                return None;
+            }
+        };
+        if let Err(end) = outcome {
+            let _ = stop.send(Some(String::new()));
+            return Some(end);
+        }
+    }
+}
+
+/// Relays a message and whatever else the upstream already sent, then flushes once.
+async fn relay_batch<W, U>(
+    backend: &mut Backend<W>,
+    first: PgWireBackendMessage,
+    upstream: &mut U,
+) -> Result<(), BackendEnd>
+where
+    W: futures::Sink<PgWireBackendMessage, Error = super::codec::CodecError> + Unpin,
+    U: futures::Stream<Item = Result<PgWireBackendMessage, super::codec::CodecError>> + Unpin,
+{
+    backend.handle(first).await?;
+    while let Some(Some(Ok(message))) = upstream.next().now_or_never() {
+        backend.handle(message).await?;
+    }
+    backend.flush().await
+}
+
+/// AuthenticationOk, ParameterStatus, BackendKeyData, ReadyForQuery.
+async fn greet<W>(
+    client: &mut W,
+    parameters: &[(String, String)],
+    key: (i32, i32),
+) -> Result<(), super::codec::CodecError>
+where
+    W: futures::Sink<PgWireBackendMessage, Error = super::codec::CodecError> + Unpin,
+{
+    use futures::SinkExt;
+    client
+        .feed(PgWireBackendMessage::Authentication(Authentication::Ok))
+        .await?;
+    for (name, value) in parameters {
+        client
+            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                name.clone(),
+                value.clone(),
+            )))
+            .await?;
+    }
+    client
+        .feed(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(
+            key.0,
+            SecretKey::I32(key.1),
+        )))
+        .await?;
+    client
+        .feed(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+            TransactionStatus::Idle,
+        )))
+        .await?;
+    client.flush().await
+}
+
+async fn refuse<W>(
+    client: &mut W,
+    code: &str,
+    message: &str,
+) -> Result<(), super::codec::CodecError>
+where
+    W: futures::Sink<PgWireBackendMessage, Error = super::codec::CodecError> + Unpin,
+{
+    use futures::SinkExt;
+    client
+        .send(error::error(Severity::Fatal, code, message))
+        .await
+}
+
+async fn end(audit: &SessionAudit, reason: EndReason, counters: &Counters, bytes: &Arc<IoBytes>) {
+    let counters = SessionCounters {
+        commands: counters.commands.load(Ordering::Relaxed),
+        blocked: counters.blocked.load(Ordering::Relaxed),
+        bytes_in: bytes.read.load(Ordering::Relaxed),
+        bytes_out: bytes.written.load(Ordering::Relaxed),
+    };
+    if let Err(e) = audit.end(SessionEnded { reason, counters }).await {
+        tracing::error!(error = %e, "the end of the session could not be recorded");
+    }
+}
+
+pub use counting::{CountingIo, IoBytes};
+
+mod counting;
