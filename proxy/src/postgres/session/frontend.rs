@@ -282,10 +282,11 @@ where
             summary: Some(summary),
             parameters,
         });
+        // Queued now; the durable append of the decision below covers it (a session's events
+        // are appended in order), so the command is on disk before it can run.
         let seq = shared
             .audit
-            .record_durable(received)
-            .await
+            .record(received)
             .map_err(|e| FrontendEnd::NotRecorded(e.to_string()))?;
         shared.counters.command();
         let request = Request {
