@@ -81,8 +81,12 @@ impl SessionAudit {
         }
     }
 
-    /// Records an event and waits until it is as durable as the target requires.
+    /// Records an event and waits until it is as durable as the target requires. For an
+    /// `async` target that is nothing: the event is queued and the caller goes on.
     pub async fn record_durable(&self, body: EventBody) -> Result<u64, AuditError> {
+        if self.durability == Durability::Async {
+            return self.enqueue(body, Durability::Async, None);
+        }
         let (ack, acked) = oneshot::channel();
         let seq = self.enqueue(body, self.durability, Some(ack))?;
         acked

@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use schemas::body::{AuthMethod, AuthenticationFailed, EndReason, SessionCounters, SessionEnded};
+use schemas::body::{
+    AuthMethod, AuthenticationFailed, EndReason, Fault, OperationFailed, SessionCounters,
+    SessionEnded, Stage,
+};
 use schemas::{Actor, EventBody, Protocol, SessionContext};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -113,7 +116,8 @@ async fn connection(
     }
 }
 
-/// Tells the client why, and records the failed attempt as a session of its own, sealed.
+/// Tells the client why, and records the failed attempt (a refused login, or startup that
+/// broke the protocol) as a session of its own, sealed.
 async fn refused(listener: &Listener, refusal: Refusal, peer: SocketAddr) {
     let Refusal {
         io,
@@ -124,6 +128,7 @@ async fn refused(listener: &Listener, refusal: Refusal, peer: SocketAddr) {
         database,
         tls: _,
     } = refusal;
+    let told = io.is_some();
     if let Some(mut io) = io {
         let _ = super::write_message(
             &mut io,
@@ -132,7 +137,21 @@ async fn refused(listener: &Listener, refusal: Refusal, peer: SocketAddr) {
         .await;
     }
     tracing::info!(client = %peer, code, "connection refused");
-    let Some(reason) = reason else { return };
+    let failed = match reason {
+        Some(reason) => EventBody::AuthenticationFailed(AuthenticationFailed {
+            method: AuthMethod::Password,
+            reason,
+            message,
+        }),
+        // A client told it broke the protocol during startup; one that only closed is not
+        // worth a record.
+        None if told => EventBody::OperationFailed(OperationFailed {
+            fault: Fault::Client,
+            stage: Stage::Startup,
+            message,
+        }),
+        None => return,
+    };
     let durability = listener
         .targets
         .get(&database)
@@ -148,11 +167,6 @@ async fn refused(listener: &Listener, refusal: Refusal, peer: SocketAddr) {
         client_addr: Some(peer.to_string()),
     };
     let audit = listener.auditor.session(context, durability);
-    let failed = EventBody::AuthenticationFailed(AuthenticationFailed {
-        method: AuthMethod::Password,
-        reason,
-        message,
-    });
     if audit.record(failed).is_err() {
         tracing::error!("a failed login could not be recorded");
     }

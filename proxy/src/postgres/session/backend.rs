@@ -35,6 +35,9 @@ pub struct Backend<W> {
     capture: Option<Capture>,
     portal_columns: HashMap<String, Vec<Column>>,
     statement_columns: HashMap<String, Vec<Column>>,
+    /// The error of a Parse, Bind or Describe that aborted the batch: it is the failure of
+    /// the Execute that message was for, the first one the server then skipped.
+    batch_error: Option<ResultError>,
 }
 
 impl<W> Backend<W>
@@ -48,6 +51,7 @@ where
             capture: None,
             portal_columns: HashMap::new(),
             statement_columns: HashMap::new(),
+            batch_error: None,
         }
     }
 
@@ -166,15 +170,20 @@ where
 
     /// An ErrorResponse: the command failed, or was refused and this is its stand-in failure.
     fn failed(&mut self, message: PgWireBackendMessage, expect: Expect) -> PgWireBackendMessage {
+        let (code, text) = match &message {
+            PgWireBackendMessage::ErrorResponse(e) => code_and_message(&e.fields),
+            _ => (String::new(), String::new()),
+        };
         let (Expect::Query(refusable) | Expect::Execute(refusable)) = expect else {
+            // E.g. a Bind whose planning divides by zero: its Execute never runs.
+            self.batch_error = Some(ResultError {
+                code,
+                message: text,
+            });
             return message;
         };
         match refusable {
             Refusable::Forwarded(command) => {
-                let (code, text) = match &message {
-                    PgWireBackendMessage::ErrorResponse(e) => code_and_message(&e.fields),
-                    _ => (String::new(), String::new()),
-                };
                 self.capture_for(&command);
                 self.finish(
                     None,
@@ -212,12 +221,13 @@ where
     /// ReadyForQuery: the Query or batch is over; what the server skipped is recorded as such.
     fn ready(&mut self, _expect: Expect, skipped: Vec<Expect>) {
         self.finish(None, None);
+        let mut cause = self.batch_error.take();
         for expect in skipped {
             if let Expect::Execute(Refusable::Forwarded(command)) = expect {
-                let skipped_error = ResultError {
+                let skipped_error = cause.take().unwrap_or_else(|| ResultError {
                     code: String::new(),
                     message: "not executed: an earlier message of the batch failed".to_owned(),
-                };
+                });
                 let result =
                     Capture::new(&command, Vec::new(), 0).finish(None, Some(skipped_error));
                 self.record(result);

@@ -42,6 +42,10 @@ use backend::{Backend, BackendEnd};
 use frontend::{Frontend, FrontendEnd};
 use pending::Pending;
 
+/// `max_message_size` bounds what a client sends; the target is trusted as libpq trusts a
+/// server, so a row may be as long as the protocol's length field allows.
+const UPSTREAM_MESSAGE_LIMIT: usize = i32::MAX as usize;
+
 /// What both directions of a session share.
 pub struct Shared {
     pending: Mutex<Pending>,
@@ -133,7 +137,7 @@ async fn serve(
     }
     tracing::info!("session started");
 
-    let upstream = match upstream::connect(&target, &parameters, listener.max_message).await {
+    let upstream = match upstream::connect(&target, &parameters, UPSTREAM_MESSAGE_LIMIT).await {
         Ok(upstream) => upstream,
         Err(e) => {
             let (code, message) = match &e {
@@ -218,6 +222,21 @@ async fn serve(
     ) = &front_end
     {
         tracing::warn!(why = %why, "session stopped");
+    }
+    let failure = match &front_end {
+        Some(FrontendEnd::ProtocolViolation(why)) => Some((Fault::Client, Stage::Parse, why)),
+        Some(FrontendEnd::UpstreamFailed(why)) => Some((Fault::Upstream, Stage::Upstream, why)),
+        _ => None,
+    };
+    if let Some((fault, stage, why)) = failure {
+        let failed = EventBody::OperationFailed(OperationFailed {
+            fault,
+            stage,
+            message: why.clone(),
+        });
+        if audit.record(failed).is_err() {
+            tracing::error!("the failure that stopped the session could not be recorded");
+        }
     }
     let reason = end_reason(front_end.as_ref(), back_end.as_ref(), *shutdown.borrow());
     tracing::info!(?reason, "session ended");

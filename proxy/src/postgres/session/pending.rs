@@ -227,10 +227,12 @@ mod tests {
     use super::*;
     use Response as R;
 
+    /// Commands compare by value, `started` included: every test command starts at one instant.
     fn command(seq: u64) -> Command {
+        static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
         Command {
             seq,
-            started: Instant::now(),
+            started: *START.get_or_init(Instant::now),
             formats: Vec::new(),
             source: None,
         }
