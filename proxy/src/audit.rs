@@ -24,6 +24,9 @@ pub enum AuditError {
     /// The event log refused or failed the append.
     #[error("the event log is unavailable: {0}")]
     Log(String),
+    /// The events are on local disk, but Kafka did not acknowledge them in time (`strict`).
+    #[error("the event log did not acknowledge in time: {0}")]
+    NotReplicated(String),
     /// The session's chain could not take the event (a bug, or the session already ended).
     #[error("the session's record is closed: {0}")]
     Closed(String),
@@ -224,11 +227,9 @@ async fn append_batch(log: &dyn EventLog, key: &str, batch: Vec<Pending>) {
         tracing::error!(session = %key, error = %e, "events could not be recorded");
     }
     for ack in acks {
-        let _ = ack.send(
-            result
-                .as_ref()
-                .map(|_| ())
-                .map_err(|e| AuditError::Log(e.to_string())),
-        );
+        let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| match e {
+            eventlog::Error::NotReplicated { .. } => AuditError::NotReplicated(e.to_string()),
+            other => AuditError::Log(other.to_string()),
+        }));
     }
 }

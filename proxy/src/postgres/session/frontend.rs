@@ -23,6 +23,7 @@ use schemas::{EventBody, Protocol};
 
 use super::Shared;
 use super::pending::{Command, Described, Expect, Refusable};
+use crate::audit::AuditError;
 use crate::policy::{Decision, Request, StatementKind, sql};
 use crate::postgres::codec::CodecError;
 use crate::postgres::error::sqlstate;
@@ -156,14 +157,14 @@ where
 
     async fn query(&mut self, query: Query) -> Forwarded {
         let kinds = sql::statement_kinds(&query.query);
-        let (seq, decision) = self.decide(&query.query, &kinds, Vec::new()).await?;
+        let (seq, refused) = self.decide(&query.query, &kinds, Vec::new()).await?;
         let command = Command {
             seq,
             started: Instant::now(),
             formats: Vec::new(),
             source: None,
         };
-        match refusal(seq, decision) {
+        match refused {
             None => {
                 self.forward(
                     Expect::Query(Refusable::Forwarded(command)),
@@ -232,14 +233,14 @@ where
                 )
             }
         };
-        let (seq, decision) = self.decide(&text, &kinds, parameters).await?;
+        let (seq, refused) = self.decide(&text, &kinds, parameters).await?;
         let command = Command {
             seq,
             started: Instant::now(),
             formats,
             source,
         };
-        match refusal(seq, decision) {
+        match refused {
             None => {
                 self.forward(
                     Expect::Execute(Refusable::Forwarded(command)),
@@ -265,7 +266,7 @@ where
         text: &str,
         kinds: &[StatementKind],
         parameters: Vec<Option<String>>,
-    ) -> Result<(u64, Decision), FrontendEnd> {
+    ) -> Result<(u64, Option<Refusable>), FrontendEnd> {
         let shared = &self.shared;
         let summary = CommandSummary {
             action: kinds
@@ -300,15 +301,30 @@ where
         };
         let decision = shared.policy.decide(&request);
         let decided = EventBody::PolicyDecided(decided_body(seq, &decision));
-        shared
-            .audit
-            .record_durable(decided)
-            .await
-            .map_err(|e| FrontendEnd::NotRecorded(e.to_string()))?;
+        match shared.audit.record_durable(decided).await {
+            Ok(_) => {}
+            // The events are on local disk but Kafka did not acknowledge them in time: a
+            // `strict` target refuses the statement, and the session goes on.
+            Err(AuditError::NotReplicated(why)) => {
+                tracing::warn!(why = %why, "statement refused: its events are not acknowledged by Kafka");
+                let message = "blastwall could not get this statement's record acknowledged by the event log \
+                               (strict durability); it was not run"
+                    .to_owned();
+                return Ok((
+                    seq,
+                    Some(Refusable::Refused {
+                        seq,
+                        code: sqlstate::NOT_RECORDED,
+                        message,
+                    }),
+                ));
+            }
+            Err(e) => return Err(FrontendEnd::NotRecorded(e.to_string())),
+        }
         if !matches!(decision, Decision::Allow { .. }) {
             shared.counters.block();
         }
-        Ok((seq, decision))
+        Ok((seq, refusal(seq, decision)))
     }
 
     async fn forward(&mut self, expect: Expect, message: PgWireFrontendMessage) -> Forwarded {
