@@ -63,6 +63,14 @@ where
             .map_err(|_| BackendEnd::ClientGone)
     }
 
+    /// Tells the client the session ends, and why; a client already gone is no error here.
+    pub async fn fatal(&mut self, code: &str, message: &str) {
+        let _ = self
+            .tell(error::error(Severity::Fatal, code, message))
+            .await;
+        let _ = self.flush().await;
+    }
+
     /// Sends what was fed to the client.
     pub async fn flush(&mut self) -> Result<(), BackendEnd> {
         self.client

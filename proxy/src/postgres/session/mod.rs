@@ -354,57 +354,63 @@ where
     W: futures::Sink<PgWireBackendMessage, Error = super::codec::CodecError> + Unpin,
     U: futures::Stream<Item = Result<PgWireBackendMessage, super::codec::CodecError>> + Unpin,
 {
-    loop {
+    let end = loop {
         let message = tokio::select! {
             message = upstream.next() => message,
             _ = stopped.changed() => {
+                // The client side ended; a reason means the client broke the protocol.
                 let reason = stopped.borrow().clone().unwrap_or_default();
                 if !reason.is_empty() {
-                    let _ = backend.tell(error::error(Severity::Fatal, sqlstate::PROTOCOL_VIOLATION, reason)).await;
-                    let _ = backend.flush().await;
+                    backend.fatal(sqlstate::PROTOCOL_VIOLATION, &reason).await;
                 }
                 return None;
             }
             _ = shutdown.changed() => {
-                let _ = backend.tell(error::error(Severity::Fatal, "57P01", "blastwall is shutting down")).await;
-                let _ = backend.flush().await;
-                let _ = stop.send(Some(String::new()));
-                return None;
+                backend.fatal("57P01", "blastwall is shutting down").await;
+                break None;
             }
         };
-        let outcome = match message {
+        let relayed = match message {
             Some(Ok(message)) => relay_batch(&mut backend, message, &mut upstream).await,
-            Some(Err(e)) => {
+            Some(Err(e)) => Err(Relay::UpstreamFailed(e)),
+            None => Err(Relay::UpstreamClosed),
+        };
+        match relayed {
+            Ok(()) => continue,
+            Err(Relay::Client(end)) => break Some(end),
+            Err(Relay::UpstreamFailed(e)) => {
                 tracing::warn!(error = %e, "upstream connection failed");
-                let _ = backend
-                    .tell(error::error(
-                        Severity::Fatal,
+                backend
+                    .fatal(
                         sqlstate::UPSTREAM_UNREACHABLE,
                         "the connection to the target was lost",
-                    ))
+                    )
                     .await;
-                let _ = backend.flush().await;
-                let _ = stop.send(Some(String::new()));
-                return None;
+                break None;
             }
-            None => {
-                let _ = backend
-                    .tell(error::error(
-                        Severity::Fatal,
+            Err(Relay::UpstreamClosed) => {
+                backend
+                    .fatal(
                         sqlstate::UPSTREAM_UNREACHABLE,
                         "the target closed the connection",
-                    ))
+                    )
                     .await;
-                let _ = backend.flush().await;
-                let _ = stop.send(Some(String::new()));
-                return None;
+                break None;
             }
-        };
-        if let Err(end) = outcome {
-            let _ = stop.send(Some(String::new()));
-            return Some(end);
         }
-    }
+    };
+    let _ = stop.send(Some(String::new()));
+    end
+}
+
+/// Why relaying stopped.
+enum Relay {
+    /// The client could not be written to.
+    Client(BackendEnd),
+    /// The upstream connection failed or sent something undecodable.
+    UpstreamFailed(super::codec::CodecError),
+    /// The upstream closed the connection.
+    UpstreamClosed,
 }
 
 /// Relays a message and whatever else the upstream already sent, then flushes once.
@@ -412,16 +418,27 @@ async fn relay_batch<W, U>(
     backend: &mut Backend<W>,
     first: PgWireBackendMessage,
     upstream: &mut U,
-) -> Result<(), BackendEnd>
+) -> Result<(), Relay>
 where
     W: futures::Sink<PgWireBackendMessage, Error = super::codec::CodecError> + Unpin,
     U: futures::Stream<Item = Result<PgWireBackendMessage, super::codec::CodecError>> + Unpin,
 {
-    backend.handle(first).await?;
-    while let Some(Some(Ok(message))) = upstream.next().now_or_never() {
-        backend.handle(message).await?;
+    backend.handle(first).await.map_err(Relay::Client)?;
+    loop {
+        match upstream.next().now_or_never() {
+            Some(Some(Ok(message))) => backend.handle(message).await.map_err(Relay::Client)?,
+            Some(Some(Err(e))) => {
+                let _ = backend.flush().await;
+                return Err(Relay::UpstreamFailed(e));
+            }
+            Some(None) => {
+                let _ = backend.flush().await;
+                return Err(Relay::UpstreamClosed);
+            }
+            None => break,
+        }
     }
-    backend.flush().await
+    backend.flush().await.map_err(Relay::Client)
 }
 
 /// AuthenticationOk, ParameterStatus, BackendKeyData, ReadyForQuery.
