@@ -121,6 +121,7 @@ async fn a_forwarder_that_stopped_before_committing_does_not_send_twice() {
         .expect("append");
     wait_drained(&log, Duration::from_secs(60)).await;
     log.shutdown().await;
+    drop(log);
 
     // As if the forwarder died after Kafka acknowledged but before its cursor was committed.
     rewind_forwarder(dir.path());

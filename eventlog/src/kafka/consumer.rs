@@ -21,7 +21,7 @@ pub(crate) struct KafkaSubscription {
 impl KafkaSubscription {
     pub(crate) fn new(config: &KafkaConfig, topic: &str, group: &str) -> Result<Self, Error> {
         crate::log::validate_consumer(group)?;
-        let consumer: StreamConsumer = client_config(config)
+        let consumer: StreamConsumer = client_config(config, &[])
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")

@@ -50,8 +50,7 @@ impl KafkaLog {
                 "kafka.client.{key} is fixed by blastwall"
             )));
         }
-        let mut producer_config = client_config(&config);
-        producer_config.set("linger.ms", "5");
+        let mut producer_config = client_config(&config, PRODUCER_DEFAULTS);
         for (key, value) in config::PINNED {
             producer_config.set(key, value);
         }
@@ -175,11 +174,20 @@ impl EventLog for KafkaLog {
     }
 }
 
-/// The client configuration shared by producers, consumers and the admin client.
-pub(crate) fn client_config(config: &KafkaConfig) -> ClientConfig {
+/// Producer settings the configuration may override. A 1 ms linger lets concurrent
+/// single-event `strict` appends share a request without making each wait long: measured with
+/// 256 appenders, 5 ms gave 38k events/s, 1 ms 71-104k (see scripts/bench).
+const PRODUCER_DEFAULTS: &[(&str, &str)] = &[("linger.ms", "1")];
+
+/// The client configuration shared by producers, consumers and the admin client: `defaults`,
+/// then the operator's `kafka.client` settings over them.
+pub(crate) fn client_config(config: &KafkaConfig, defaults: &[(&str, &str)]) -> ClientConfig {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", config.brokers.join(","));
     client.set("client.id", "blastwall");
+    for (key, value) in defaults {
+        client.set(*key, *value);
+    }
     for (key, value) in &config.client {
         client.set(key, value);
     }

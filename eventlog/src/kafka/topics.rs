@@ -18,7 +18,7 @@ pub async fn ensure(
     config: &KafkaConfig,
     producer: &FutureProducer,
 ) -> Result<BTreeMap<Stream, u32>, Error> {
-    let admin: AdminClient<DefaultClientContext> = client_config(config)
+    let admin: AdminClient<DefaultClientContext> = client_config(config, &[])
         .create()
         .map_err(|e| Error::kafka("creating admin client", e))?;
     let brokers = metadata(producer, None).await?.0;

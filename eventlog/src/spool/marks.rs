@@ -38,7 +38,7 @@ pub fn scan(
     spool_id: &str,
     window: u64,
 ) -> Result<Marks, Error> {
-    let consumer: BaseConsumer = client_config(config)
+    let consumer: BaseConsumer = client_config(config, &[])
         .set("group.id", "blastwall-spool-scan")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
