@@ -21,7 +21,8 @@ use crate::config::{PostgresListenerConfig, TargetConfig, target};
 use crate::identity::{
     IdentityConfig, IssuerKeys, LocalIssuer, TokenValidator, TrustedIssuer, jwks_router,
 };
-use crate::policy::{AllowAll, Policy, PolicyConfig, Rules};
+use crate::policy::cedar::PackSource;
+use crate::policy::{Policy, PolicyConfig};
 use crate::postgres::{self, Listener, ListenerSettings};
 use crate::tls;
 
@@ -41,7 +42,8 @@ pub struct ProxySettings {
     pub postgres: PostgresListenerConfig,
     /// The targets.
     pub targets: Vec<TargetConfig>,
-    /// The policy rules.
+    /// The policies: the pack's directory (relative to `data_dir`; without it the built-in
+    /// default pack), the search path, the dangerous functions.
     pub policy: PolicyConfig,
     /// The admin HTTP listener, if wanted.
     pub admin: Option<AdminConfig>,
@@ -111,11 +113,14 @@ pub async fn start(
     let validator = TokenValidator::new(trusted, local.as_deref())
         .map_err(|e| StartError::Config(e.to_string()))?;
     let targets = target::resolve_all(&settings.targets).map_err(StartError::Config)?;
-    let policy: Arc<dyn Policy> = if settings.policy.deny.is_empty() {
-        Arc::new(AllowAll)
-    } else {
-        Arc::new(Rules::from_config(&settings.policy).map_err(StartError::Config)?)
-    };
+    let policy = Arc::new(
+        settings
+            .policy
+            .open(&settings.data_dir)
+            .map_err(|e| StartError::Config(e.to_string()))?,
+    );
+    let store = Arc::clone(policy.store());
+    let policy: Arc<dyn Policy> = policy;
     let acceptor = listener_tls(&settings.postgres, &settings.data_dir)?;
 
     let address = settings.postgres.listen;
@@ -139,6 +144,10 @@ pub async fn start(
         tcp,
         shutdown.clone(),
     ))];
+    if let PackSource::Dir(_) = store.source() {
+        let interval = settings.policy.reload_interval;
+        tasks.push(tokio::spawn(store.watch(interval, shutdown.clone())));
+    }
 
     let admin = match (settings.admin, local) {
         (Some(admin), local) => {

@@ -3,6 +3,7 @@
 
 mod keys;
 mod log;
+mod policy;
 mod token;
 mod up;
 
@@ -44,6 +45,9 @@ enum Command {
     /// Inspect the event log.
     #[command(subcommand)]
     Log(log::LogCommand),
+    /// Check policies and try statements against them.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 /// Where the configuration and the data directory come from; shared by every subcommand.
@@ -79,5 +83,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(args) => token::run(args),
         Command::Keys(command) => keys::run(command),
         Command::Log(command) => log::run(command).await,
+        Command::Policy(command) => policy::run(command),
     }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use eventlog::{EmbeddedLog, EmbeddedOptions, EmbeddedReader, Stream};
 use proxy::config::{PostgresListenerConfig, SecretSource, TargetConfig};
 use proxy::identity::{IdentityConfig, LocalIssuer, MintRequest};
-use proxy::policy::{DenyRuleConfig, PolicyConfig};
+use proxy::policy::PolicyConfig;
 use proxy::server::{ProxySettings, RunningProxy};
 use schemas::body::{AuthFailureReason, CommandReceived, ResultReturned};
 use schemas::{Event, EventBody, PublicKeys, SealingKey, verify_session};
@@ -38,14 +38,22 @@ pub struct Gateway {
     _log: Arc<EmbeddedLog>,
 }
 
-/// The deny rule most tests use.
+/// The policy most tests use: everything allowed, except dropping and truncating.
 pub fn no_drop() -> PolicyConfig {
+    policy_dir(
+        "@id(\"allow\") permit (principal, action, resource);\n\
+         @id(\"no-drop\") @message(\"dropping and truncating tables is not allowed here\")\n\
+         forbid (principal, action, resource) when { context.kind == \"drop\" || context.kind == \"truncate\" };\n",
+    )
+}
+
+/// A policy directory holding `policies` (Cedar), kept for the test process's life.
+pub fn policy_dir(policies: &str) -> PolicyConfig {
+    let dir = tempfile::tempdir().expect("tempdir").keep();
+    std::fs::write(dir.join("policies.cedar"), policies).expect("policy file");
     PolicyConfig {
-        deny: vec![DenyRuleConfig {
-            id: "no-drop".into(),
-            kinds: vec!["drop".into(), "truncate".into()],
-            message: "dropping and truncating tables is not allowed here".into(),
-        }],
+        dir: Some(dir),
+        ..PolicyConfig::default()
     }
 }
 
@@ -350,9 +358,9 @@ pub fn allow_plaintext(settings: &mut ProxySettings) {
     settings.postgres.allow_plaintext_on_loopback = true;
 }
 
-/// No rule: everything is allowed (pgbench drops and truncates its own tables).
+/// Everything is allowed (pgbench drops and truncates its own tables).
 pub fn allow_all() -> PolicyConfig {
-    PolicyConfig::default()
+    policy_dir("@id(\"allow-all\") permit (principal, action, resource);\n")
 }
 
 /// The session's `command.received` events with their seq.

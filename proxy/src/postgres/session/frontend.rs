@@ -11,20 +11,20 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use futures::{Sink, SinkExt};
 use pgwire::messages::PgWireFrontendMessage;
 use pgwire::messages::extendedquery::{Bind, Execute};
 use pgwire::messages::simplequery::Query;
-use schemas::body::{CommandReceived, CommandSummary, PolicyDecided, Verdict};
+use schemas::body::{CommandReceived, PolicyDecided, Verdict};
 use schemas::{EventBody, Protocol};
 
 use super::Shared;
 use super::pending::{Command, Described, Expect, Refusable};
 use crate::audit::AuditError;
-use crate::policy::{Decision, Request, StatementKind, sql};
+use crate::policy::{Decision, MessageFacts, PreparedStatements, Request, StatementFacts};
 use crate::postgres::codec::CodecError;
 use crate::postgres::error::sqlstate;
 
@@ -37,13 +37,13 @@ const REFUSED_PORTAL: &str = "\u{1}blastwall refused";
 
 struct Prepared {
     text: Arc<str>,
-    kinds: Arc<[StatementKind]>,
+    facts: Arc<MessageFacts>,
 }
 
 struct Portal {
     statement: String,
     text: Arc<str>,
-    kinds: Arc<[StatementKind]>,
+    facts: Arc<MessageFacts>,
     parameters: Vec<Option<String>>,
     formats: Vec<i16>,
 }
@@ -69,6 +69,8 @@ pub struct Frontend<S> {
     upstream: S,
     statements: HashMap<String, Prepared>,
     portals: HashMap<String, Portal>,
+    /// SQL-level PREPAREs, so that an SQL EXECUTE is decided on what it executes.
+    sql_prepared: PreparedStatements,
     /// After a refused Execute, the rest of the batch is dropped until Sync, as the server would.
     skipping: bool,
 }
@@ -85,6 +87,7 @@ where
             upstream,
             statements: HashMap::new(),
             portals: HashMap::new(),
+            sql_prepared: PreparedStatements::new(),
             skipping: false,
         }
     }
@@ -99,10 +102,10 @@ where
             M::Query(query) => self.query(query).await?,
             M::Parse(parse) => {
                 let text: Arc<str> = Arc::from(parse.query.as_str());
-                let kinds = Arc::from(sql::statement_kinds(&text));
+                let facts = self.shared.policy.facts(&text);
                 let name = parse.name.clone().unwrap_or_default();
                 self.statements
-                    .insert(name.clone(), Prepared { text, kinds });
+                    .insert(name.clone(), Prepared { text, facts });
                 self.forward(Expect::Parse(name), M::Parse(parse)).await?;
             }
             M::Bind(bind) => self.bind(bind).await?,
@@ -156,8 +159,8 @@ where
     }
 
     async fn query(&mut self, query: Query) -> Forwarded {
-        let kinds = sql::statement_kinds(&query.query);
-        let (seq, refused) = self.decide(&query.query, &kinds, Vec::new()).await?;
+        let facts = self.shared.policy.facts(&query.query);
+        let (seq, refused) = self.decide(&query.query, &facts, Vec::new()).await?;
         let command = Command {
             seq,
             started: Instant::now(),
@@ -200,7 +203,7 @@ where
             let entry = Portal {
                 statement: statement.clone(),
                 text: Arc::clone(&prepared.text),
-                kinds: Arc::clone(&prepared.kinds),
+                facts: Arc::clone(&prepared.facts),
                 parameters,
                 formats: bind.result_column_format_codes.clone(),
             };
@@ -212,10 +215,10 @@ where
 
     async fn execute(&mut self, execute: Execute) -> Forwarded {
         let name = execute.name.clone().unwrap_or_default();
-        let (text, kinds, parameters, formats, source) = match self.portals.get(&name) {
+        let (text, facts, parameters, formats, source) = match self.portals.get(&name) {
             Some(portal) => (
                 Arc::clone(&portal.text),
-                Arc::clone(&portal.kinds),
+                Arc::clone(&portal.facts),
                 portal.parameters.clone(),
                 portal.formats.clone(),
                 Some((name.clone(), portal.statement.clone())),
@@ -224,16 +227,21 @@ where
             // recorded and decided as what it is, unknown.
             None => {
                 let text = format!("EXECUTE portal {name:?} of a statement not seen by blastwall");
+                let unknown = StatementFacts::unparsed("a portal of a statement not seen parsed");
+                let facts = MessageFacts {
+                    statements: vec![Arc::new(unknown)],
+                    from_session: false,
+                };
                 (
                     Arc::from(text),
-                    Arc::from([StatementKind::Unparsed]),
+                    Arc::new(facts),
                     Vec::new(),
                     Vec::new(),
                     None,
                 )
             }
         };
-        let (seq, refused) = self.decide(&text, &kinds, parameters).await?;
+        let (seq, refused) = self.decide(&text, &facts, parameters).await?;
         let command = Command {
             seq,
             started: Instant::now(),
@@ -260,27 +268,20 @@ where
         }
     }
 
-    /// Records the command durably, decides, records the decision durably.
+    /// Records the command durably, decides, records the decision durably. An allowed
+    /// command's SQL-level PREPAREs and DEALLOCATEs are tracked from here on.
     async fn decide(
         &mut self,
         text: &str,
-        kinds: &[StatementKind],
+        facts: &Arc<MessageFacts>,
         parameters: Vec<Option<String>>,
     ) -> Result<(u64, Option<Refusable>), FrontendEnd> {
         let shared = &self.shared;
-        let summary = CommandSummary {
-            action: kinds
-                .first()
-                .map_or("sql:empty".to_owned(), |k| format!("sql:{k}")),
-            reads: Vec::new(),
-            writes: Vec::new(),
-            functions: Vec::new(),
-            statements: u32::try_from(kinds.len()).unwrap_or(u32::MAX),
-        };
+        let facts = self.sql_prepared.resolve(facts);
         let received = EventBody::CommandReceived(CommandReceived {
             protocol: Protocol::Postgres,
             text: text.to_owned(),
-            summary: Some(summary),
+            summary: facts.summary(),
             parameters,
         });
         // Queued now; the durable append of the decision below covers it (a session's events
@@ -297,7 +298,9 @@ where
             target: &shared.target,
             protocol: Protocol::Postgres,
             text,
-            statements: kinds,
+            facts: &facts,
+            client: None,
+            time: SystemTime::now(),
         };
         let decision = shared.policy.decide(&request);
         let decided = EventBody::PolicyDecided(decided_body(seq, &decision));
@@ -321,8 +324,9 @@ where
             }
             Err(e) => return Err(FrontendEnd::NotRecorded(e.to_string())),
         }
-        if !matches!(decision, Decision::Allow { .. }) {
-            shared.counters.block();
+        match decision {
+            Decision::Allow { .. } => self.sql_prepared.apply(&facts),
+            _ => shared.counters.block(),
         }
         Ok((seq, refusal(seq, decision)))
     }

@@ -1,0 +1,75 @@
+//! The policy interface the listeners call: a [`Request`] (who, where, and the facts of what)
+//! in, a [`Decision`] out, through the [`Policy`] trait.
+//!
+//! A listener asks [`Policy::facts`] for a message's facts (cached by text), resolves session
+//! state into them (SQL-level PREPARE: `facts::PreparedStatements`), records them in
+//! `command.received`, and asks [`Policy::decide`]. Pure: the time and the client address
+//! come in the request, so a backtest can replay recorded commands through the same code.
+//! Fails closed: whatever cannot be read or evaluated is blocked.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use schemas::Protocol;
+
+use super::facts::MessageFacts;
+
+/// What is asked, by whom, where.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    /// The human (or service) the request is made for: the token's `sub`.
+    pub subject: &'a str,
+    /// The agents acting, outermost (the one connected) first; empty for a human acting
+    /// directly.
+    pub agents: &'a [String],
+    /// The token's groups.
+    pub groups: &'a [String],
+    /// The target's name.
+    pub target: &'a str,
+    /// The protocol.
+    pub protocol: Protocol,
+    /// The command's text.
+    pub text: &'a str,
+    /// The facts of the command's statements (from [`Policy::facts`], session state resolved).
+    pub facts: &'a Arc<MessageFacts>,
+    /// The client's address, when known.
+    pub client: Option<IpAddr>,
+    /// When the request is decided.
+    pub time: SystemTime,
+}
+
+/// A policy's answer for a whole message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Forward the command.
+    Allow {
+        /// The policies that allowed it, in order.
+        policies: Vec<String>,
+    },
+    /// Refuse the command; `message` goes to the client.
+    Block {
+        /// The deciding policy.
+        policy: String,
+        /// What the client is told.
+        message: String,
+    },
+    /// Hold the command until a member of `group` approves it.
+    RequireApproval {
+        /// The deciding policy.
+        policy: String,
+        /// Who may approve.
+        group: String,
+        /// What the client is told.
+        message: String,
+    },
+}
+
+/// Reads commands and decides on them.
+pub trait Policy: Send + Sync {
+    /// The facts of a message's text, as this policy reads SQL (cached by text).
+    fn facts(&self, text: &str) -> Arc<MessageFacts>;
+
+    /// The verdict for one request.
+    fn decide(&self, request: &Request<'_>) -> Decision;
+}
