@@ -5,8 +5,9 @@
 //! authentication the server asks for: SCRAM-SHA-256, MD5 or cleartext. The server's
 //! ParameterStatus values and BackendKeyData are collected for the client.
 //!
-//! Parameters that change who the session is (`options`, `role`, `replication`, anything not
-//! on the allow list) are not passed on: an agent cannot widen the upstream login.
+//! Parameters that change who the session is or how its statements are read (`options`,
+//! `role`, `replication`, `search_path`, `client_encoding`, anything not on the allow list) are
+//! not passed on: an agent cannot widen the upstream login or make policy misread a statement.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -30,14 +31,15 @@ use crate::config::Target;
 use crate::tls;
 
 /// Client parameters passed on to the upstream; everything else stays with blastwall.
-const FORWARDED_PARAMETERS: [&str; 7] = [
+/// Not `search_path`: policy resolves unqualified names through its own configured path, so
+/// the session must use that one. Not `client_encoding`: statements are parsed as UTF-8, so the
+/// upstream session speaks UTF-8 (pinned below) and cannot read the bytes differently.
+const FORWARDED_PARAMETERS: [&str; 5] = [
     "application_name",
-    "client_encoding",
     "DateStyle",
     "IntervalStyle",
     "TimeZone",
     "extra_float_digits",
-    "search_path",
 ];
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -93,6 +95,7 @@ pub async fn connect(
         .iter()
         .filter_map(|name| client.get(*name).map(|v| ((*name).to_owned(), v.clone())))
         .collect();
+    parameters.insert("client_encoding".into(), "UTF8".into());
     parameters.insert("user".into(), target.user.clone());
     parameters.insert("database".into(), target.database.clone());
     let mut startup = Startup::new();

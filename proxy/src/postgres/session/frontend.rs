@@ -299,7 +299,7 @@ where
             protocol: Protocol::Postgres,
             text,
             facts: &facts,
-            client: None,
+            client: Some(shared.client),
             time: SystemTime::now(),
         };
         let decision = shared.policy.decide(&request);

@@ -53,6 +53,7 @@ pub struct Shared {
     policy: Arc<dyn Policy>,
     principal: Principal,
     target: String,
+    client: std::net::IpAddr,
     counters: Counters,
     record_rows_limit: usize,
 }
@@ -186,6 +187,7 @@ async fn serve(
         policy: Arc::clone(&listener.policy),
         principal,
         target: target.name.clone(),
+        client: peer.ip(),
         counters: Counters::default(),
         record_rows_limit: listener.record_rows_limit,
     });
