@@ -28,8 +28,23 @@ pub fn event_schema() -> Schema {
 }
 
 /// [`event_schema`] as pretty JSON with a trailing newline: the text of `event.schema.json`.
+/// Members are sorted, so the text is the same whether or not another crate in the build
+/// turned on serde_json's `preserve_order`.
 pub fn event_schema_json() -> String {
-    format!("{:#}\n", event_schema().as_value())
+    format!("{:#}\n", sorted(event_schema().as_value().clone()))
+}
+
+/// `value` with every object's members in key order.
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(object) => {
+            let mut members: Vec<(String, Value)> = object.into_iter().collect();
+            members.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(members.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }
 
 /// Marks every property of every object schema as required.
@@ -41,7 +56,9 @@ impl Transform for RequireEveryMember {
         if let Some(object) = schema.as_object_mut()
             && let Some(Value::Object(properties)) = object.get("properties")
         {
-            let names: Vec<Value> = properties.keys().cloned().map(Value::String).collect();
+            let mut names: Vec<String> = properties.keys().cloned().collect();
+            names.sort();
+            let names: Vec<Value> = names.into_iter().map(Value::String).collect();
             object.insert("required".to_owned(), Value::Array(names));
         }
         transform_subschemas(self, schema);
