@@ -29,12 +29,17 @@ pub struct Config {
     /// The upstreams agents reach by name.
     #[serde(default)]
     pub targets: Vec<proxy::config::TargetConfig>,
-    /// What is allowed.
+    /// What is allowed: the Cedar policy pack (`dir`, relative to the data directory; without
+    /// it the built-in default pack) and how SQL is read for it.
     #[serde(default)]
     pub policy: proxy::policy::PolicyConfig,
     /// The admin HTTP listener (the local issuer's JWKS, health).
     #[serde(default = "default_admin")]
     pub admin: Option<proxy::server::AdminConfig>,
+    /// The recorder: the Parquet archive of the events stream (`dir`, relative to the data
+    /// directory), how often it is written, and whether `blastwall up` starts it.
+    #[serde(default)]
+    pub recorder: recorder::RecorderConfig,
 }
 
 /// `[seal]`: where the sealing key and the exported public keys live.
@@ -60,6 +65,7 @@ impl Default for Config {
             targets: Vec::new(),
             policy: Default::default(),
             admin: default_admin(),
+            recorder: Default::default(),
         }
     }
 }

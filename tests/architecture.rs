@@ -15,7 +15,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("eventlog", &["schemas"]),
     ("proxy", &["schemas", "eventlog"]),
     ("testkit", &[]),
-    ("blastwall", &["schemas", "eventlog", "proxy"]),
+    ("recorder", &["schemas", "eventlog"]),
+    ("blastwall", &["schemas", "eventlog", "proxy", "recorder"]),
 ];
 
 /// Crates that would bring I/O or an async runtime into the pure event model.

@@ -82,6 +82,7 @@ fn up_starts_on_embedded_defaults_and_keeps_its_key() {
     assert!(text.contains("embedded log at"), "{text}");
     assert!(text.contains("(generated)"), "{text}");
     assert!(text.contains("postgres        127.0.0.1:"), "{text}");
+    assert!(text.contains("recorder"), "up starts the recorder: {text}");
     let key_id = key_id_of(&text);
     terminate(child);
     assert!(data.path().join("log/events").is_dir());

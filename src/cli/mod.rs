@@ -4,6 +4,7 @@
 mod keys;
 mod log;
 mod policy;
+mod recorder;
 mod token;
 mod up;
 
@@ -48,6 +49,8 @@ enum Command {
     /// Check policies and try statements against them.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Archive the events stream as Parquet, exactly once, until stopped.
+    Recorder(recorder::RecorderArgs),
 }
 
 /// Where the configuration and the data directory come from; shared by every subcommand.
@@ -79,10 +82,12 @@ impl ConfigArgs {
 /// Runs the chosen subcommand.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Up(args) | Command::Proxy(args) => up::run(args).await,
+        Command::Up(args) => up::run(args, up::Parts::Everything).await,
+        Command::Proxy(args) => up::run(args, up::Parts::Proxy).await,
         Command::Token(args) => token::run(args),
         Command::Keys(command) => keys::run(command),
         Command::Log(command) => log::run(command).await,
         Command::Policy(command) => policy::run(command),
+        Command::Recorder(args) => recorder::run(args).await,
     }
 }

@@ -1,6 +1,6 @@
-//! `blastwall up` and `blastwall proxy`: start blastwall's parts in one process. Today `up`
-//! and `proxy` start the same parts (event log, sealing key, proxy listeners); `up` will add
-//! the recorder and the web UI as they are built.
+//! `blastwall up` and `blastwall proxy`: start blastwall's parts in one process. `proxy`
+//! starts the event log, the sealing key and the proxy listeners; `up` adds the recorder
+//! (unless `[recorder] enabled = false`) on the same opened log, and will add the web UI.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,7 +18,16 @@ pub struct UpArgs {
     config: ConfigArgs,
 }
 
-pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
+/// Which parts a command starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parts {
+    /// `blastwall up`: the proxy and the recorder.
+    Everything,
+    /// `blastwall proxy`: the proxy alone.
+    Proxy,
+}
+
+pub async fn run(args: UpArgs, parts: Parts) -> anyhow::Result<ExitCode> {
     // Listen for SIGTERM and Ctrl-C before anything starts, so a stop at any moment is clean.
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
@@ -43,6 +52,29 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let proxy = proxy::server::start(config.proxy_settings(), log.log(), key, stopped)
         .await
         .context("cannot start the proxy")?;
+    // The recorder stops after the proxy, so that it sees the proxy's last events.
+    let (stop_recorder, recorder_stopped) = watch::channel(false);
+    let recorder = match parts == Parts::Everything && config.recorder.enabled {
+        true => {
+            let settings = config.recorder.settings(&config.data_dir)?;
+            let source: Arc<dyn recorder::EventSource> = Arc::new(log.log());
+            let running = recorder::start(settings.clone(), source, recorder_stopped)
+                .await
+                .context("cannot start the recorder")?;
+            // Reports a failure when it happens, not only at shutdown.
+            let task = tokio::spawn(async move {
+                match running.wait().await {
+                    Ok(status) => tracing::info!(events = status.events, "recorder stopped"),
+                    Err(error) => tracing::error!(
+                        %error,
+                        "the recorder stopped; it resumes from the archive at the next start"
+                    ),
+                }
+            });
+            Some((task, settings))
+        }
+        false => None,
+    };
 
     println!("blastwall {} is up", env!("CARGO_PKG_VERSION"));
     println!("  data directory  {}", config.data_dir.display());
@@ -62,6 +94,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     if let Some(admin) = proxy.admin {
         println!("  admin           http://{admin} (JWKS at /.well-known/jwks.json)");
     }
+    if let Some((_, settings)) = &recorder {
+        println!(
+            "  recorder        {} (Parquet, flushed every {})",
+            settings.archive.display(),
+            humantime::format_duration(settings.flush_interval)
+        );
+    }
     println!("press Ctrl-C to stop");
 
     tokio::select! {
@@ -71,6 +110,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     tracing::info!("stopping");
     let _ = stop.send(true);
     proxy.wait().await;
+    let _ = stop_recorder.send(true);
+    if let Some((task, _)) = recorder {
+        let _ = task.await;
+    }
     log.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
