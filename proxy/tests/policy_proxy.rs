@@ -10,6 +10,7 @@
 // A panic in a test is a failed test, not a crashed gateway.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
 #[path = "policy_support/corpus.rs"]
 mod corpus;
 #[path = "policy_support/gateway.rs"]

@@ -206,6 +206,8 @@ impl Gateway {
             .args(args)
             .env("PGPASSWORD", token)
             .env("PGCONNECT_TIMEOUT", "10")
+            // A COPY ... FROM STDIN must see end-of-input, not wait on the test's terminal.
+            .stdin(std::process::Stdio::null())
             .output()
             .expect("psql runs");
         Psql {
@@ -226,6 +228,8 @@ impl Gateway {
             .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql, "-d"])
             .arg(self.cluster.connection_string("postgres"))
             .env("PGCONNECT_TIMEOUT", "10")
+            // A COPY ... FROM STDIN must see end-of-input, not wait on the test's terminal.
+            .stdin(std::process::Stdio::null())
             .output()
             .await
             .expect("direct psql runs");
