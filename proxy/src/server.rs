@@ -76,6 +76,8 @@ pub struct RunningProxy {
     pub admin: Option<SocketAddr>,
     /// The names of the configured targets.
     pub targets: Vec<String>,
+    /// Which policies are in force, for people.
+    pub policy: String,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -144,10 +146,14 @@ pub async fn start(
         tcp,
         shutdown.clone(),
     ))];
-    if let PackSource::Dir(_) = store.source() {
-        let interval = settings.policy.reload_interval;
-        tasks.push(tokio::spawn(store.watch(interval, shutdown.clone())));
-    }
+    let policy_in_force = match store.source().clone() {
+        PackSource::Dir(dir) => {
+            let interval = settings.policy.reload_interval;
+            tasks.push(tokio::spawn(store.watch(interval, shutdown.clone())));
+            format!("{} (reloaded when a file changes)", dir.display())
+        }
+        PackSource::Builtin => "the built-in default pack (see examples/policies)".to_owned(),
+    };
 
     let admin = match (settings.admin, local) {
         (Some(admin), local) => {
@@ -161,6 +167,7 @@ pub async fn start(
         postgres,
         admin,
         targets: target_names,
+        policy: policy_in_force,
         tasks,
     })
 }

@@ -85,6 +85,7 @@ pub async fn run(args: UpArgs, parts: Parts) -> anyhow::Result<ExitCode> {
         public_keys.display()
     );
     println!("  postgres        {}", proxy.postgres);
+    println!("  policy          {}", proxy.policy);
     match proxy.targets.is_empty() {
         true => {
             println!("  targets         none yet: add [[targets]] (see blastwall.example.toml)")
