@@ -1,8 +1,8 @@
 //! The only code that builds events and hands them to the event log.
 //!
-//! Each session gets a `SessionAudit`: it links every event into the session's hash chain,
-//! encodes it, and queues it to an appender task that writes the session's events in order,
-//! many per `append`. `record_durable` returns once the event (and so every earlier one of the
+//! Each session gets a `SessionAudit`: it numbers every event and queues it to the session's
+//! appender task, which links it into the hash chain, encodes it and writes the session's
+//! events in order, many per `append` (so hashing stays off the statement's path). `record_durable` returns once the event (and so every earlier one of the
 //! session) reached the target's durability: the session awaits it before forwarding a
 //! command, so a command never runs unrecorded. `record` queues and returns at once: results
 //! are recorded after the fact, and a durable command event later in the session covers them.
@@ -47,41 +47,66 @@ impl Auditor {
 
     /// Starts recording a session; `durability` applies to `record_durable`.
     pub fn session(&self, context: SessionContext, durability: Durability) -> SessionAudit {
-        let (queue, pending) = mpsc::unbounded_channel();
-        let key = context.session_id.to_string();
-        tokio::spawn(append_in_order(Arc::clone(&self.log), key, pending));
+        let (queue, work) = mpsc::unbounded_channel();
+        let appender = Appender {
+            log: Arc::clone(&self.log),
+            key: context.session_id.to_string(),
+            sealing_key: Arc::clone(&self.key),
+            chain: Some(ChainBuilder::new(context)),
+        };
+        tokio::spawn(appender.run(work));
         SessionAudit {
-            chain: Arc::new(Mutex::new(Some(ChainBuilder::new(context)))),
+            order: Arc::new(Mutex::new(Order::Open { next_seq: 0 })),
             queue,
-            key: Arc::clone(&self.key),
             durability,
         }
     }
 }
 
-struct Pending {
-    value: Vec<u8>,
-    durability: Durability,
-    ack: Option<oneshot::Sender<Result<(), AuditError>>>,
+type Ack = oneshot::Sender<Result<(), AuditError>>;
+
+/// What the session asks of its appender, in order.
+enum Work {
+    /// Link, encode and append an event.
+    Event {
+        time: Timestamp,
+        body: EventBody,
+        durability: Durability,
+        ack: Option<Ack>,
+    },
+    /// Later events name this actor.
+    Actor(Actor),
+    /// Seal the session with its last event.
+    End {
+        time: Timestamp,
+        ended: SessionEnded,
+        durability: Durability,
+        ack: Ack,
+    },
+}
+
+/// Seq numbers as handed out, so a caller learns its event's seq without waiting for it.
+enum Order {
+    Open { next_seq: u64 },
+    Ended,
 }
 
 /// One session's record. Cheap to clone: both directions of a session record through it.
+///
+/// Linking and encoding (canonical JSON, SHA-256) happen in the session's appender task, off
+/// the statement's path; the session only numbers its events, under a lock that also covers
+/// queueing, so queue order is seq order.
 #[derive(Clone)]
 pub struct SessionAudit {
-    chain: Arc<Mutex<Option<ChainBuilder>>>,
-    queue: mpsc::UnboundedSender<Pending>,
-    key: Arc<SealingKey>,
+    order: Arc<Mutex<Order>>,
+    queue: mpsc::UnboundedSender<Work>,
     durability: Durability,
 }
 
 impl SessionAudit {
     /// From now on events name `actor` (after authentication succeeded).
     pub fn set_actor(&self, actor: Actor) {
-        if let Ok(mut chain) = self.chain.lock()
-            && let Some(chain) = chain.as_mut()
-        {
-            chain.set_actor(actor);
-        }
+        let _ = self.queue.send(Work::Actor(actor));
     }
 
     /// Records an event and waits until it is as durable as the target requires. For an
@@ -92,9 +117,7 @@ impl SessionAudit {
         }
         let (ack, acked) = oneshot::channel();
         let seq = self.enqueue(body, self.durability, Some(ack))?;
-        acked
-            .await
-            .map_err(|_| AuditError::Log("the appender stopped".into()))??;
+        acked.await.map_err(|_| stopped())??;
         Ok(seq)
     }
 
@@ -105,50 +128,50 @@ impl SessionAudit {
 
     /// Seals the session with its last event and waits until it is durable.
     pub async fn end(&self, ended: SessionEnded) -> Result<(), AuditError> {
-        let chain = self.chain.lock().map_err(|_| closed("poisoned"))?.take();
-        let chain = chain.ok_or_else(|| closed("already ended"))?;
-        let event = chain
-            .end(Timestamp::now(), ended, &self.key)
-            .map_err(|e| closed(e.to_string()))?;
-        let value = serde_json::to_vec(&event).map_err(|e| closed(e.to_string()))?;
         let (ack, acked) = oneshot::channel();
-        let durability = self.durability.max_with(Durability::Durable);
-        self.queue
-            .send(Pending {
-                value,
+        {
+            let mut order = self.order.lock().map_err(|_| closed("poisoned"))?;
+            if matches!(*order, Order::Ended) {
+                return Err(closed("already ended"));
+            }
+            *order = Order::Ended;
+            let durability = self.durability.max_with(Durability::Durable);
+            let work = Work::End {
+                time: Timestamp::now(),
+                ended,
                 durability,
-                ack: Some(ack),
-            })
-            .map_err(|_| AuditError::Log("the appender stopped".into()))?;
-        acked
-            .await
-            .map_err(|_| AuditError::Log("the appender stopped".into()))?
+                ack,
+            };
+            self.queue.send(work).map_err(|_| stopped())?;
+        }
+        acked.await.map_err(|_| stopped())?
     }
 
     fn enqueue(
         &self,
         body: EventBody,
         durability: Durability,
-        ack: Option<oneshot::Sender<Result<(), AuditError>>>,
+        ack: Option<Ack>,
     ) -> Result<u64, AuditError> {
-        // The lock covers linking and queueing, so the queue holds events in chain order.
-        let mut chain = self.chain.lock().map_err(|_| closed("poisoned"))?;
-        let chain = chain
-            .as_mut()
-            .ok_or_else(|| closed("the session has ended"))?;
-        let event = chain
-            .next(Timestamp::now(), body)
-            .map_err(|e| closed(e.to_string()))?;
-        let value = serde_json::to_vec(&event).map_err(|e| closed(e.to_string()))?;
-        self.queue
-            .send(Pending {
-                value,
-                durability,
-                ack,
-            })
-            .map_err(|_| AuditError::Log("the appender stopped".into()))?;
-        Ok(event.seq)
+        let mut order = self.order.lock().map_err(|_| closed("poisoned"))?;
+        let Order::Open { next_seq } = &mut *order else {
+            return Err(closed("the session has ended"));
+        };
+        let seq = *next_seq;
+        let work = Work::Event {
+            time: Timestamp::now(),
+            body,
+            durability,
+            ack,
+        };
+        self.queue.send(work).map_err(|_| stopped())?;
+        *next_seq += 1;
+        Ok(seq)
     }
+}
+
+fn stopped() -> AuditError {
+    AuditError::Log("the appender stopped".into())
 }
 
 fn closed(reason: impl Into<String>) -> AuditError {
@@ -182,54 +205,131 @@ const ASYNC_LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 /// A batch this large is appended without lingering further.
 const MAX_BATCH: usize = 256;
 
-/// Appends a session's events in order, batching whatever is queued into one append at the
-/// strongest durability any of them asked for. Events nobody waits for linger briefly, so
-/// that they share an append with those that follow; an event somebody waits for goes at once.
-async fn append_in_order(
+/// A session's appender: links and encodes its events in order, and appends them in batches
+/// at the strongest durability any of them asked for. Events nobody waits for linger briefly,
+/// so that they share an append with those that follow; one somebody waits for goes at once.
+struct Appender {
     log: Arc<dyn EventLog>,
     key: String,
-    mut pending: mpsc::UnboundedReceiver<Pending>,
-) {
-    while let Some(first) = pending.recv().await {
-        let mut batch = vec![first];
-        let linger = tokio::time::sleep(ASYNC_LINGER);
-        tokio::pin!(linger);
-        while batch.len() < MAX_BATCH && batch.iter().all(|p| p.ack.is_none()) {
-            tokio::select! {
-                next = pending.recv() => match next {
-                    Some(next) => batch.push(next),
-                    None => break,
-                },
-                _ = &mut linger => break,
+    sealing_key: Arc<SealingKey>,
+    chain: Option<ChainBuilder>,
+}
+
+/// An encoded event waiting for its append.
+struct Encoded {
+    value: Result<Vec<u8>, AuditError>,
+    durability: Durability,
+    ack: Option<Ack>,
+}
+
+impl Appender {
+    async fn run(mut self, mut work: mpsc::UnboundedReceiver<Work>) {
+        while let Some(first) = work.recv().await {
+            let mut batch = Vec::new();
+            self.take(first, &mut batch);
+            let linger = tokio::time::sleep(ASYNC_LINGER);
+            tokio::pin!(linger);
+            while batch.len() < MAX_BATCH && batch.iter().all(|e| e.ack.is_none()) {
+                tokio::select! {
+                    next = work.recv() => match next {
+                        Some(next) => self.take(next, &mut batch),
+                        None => break,
+                    },
+                    _ = &mut linger => break,
+                }
+            }
+            while let Ok(next) = work.try_recv() {
+                self.take(next, &mut batch);
+            }
+            self.append(batch).await;
+        }
+    }
+
+    /// Links and encodes one piece of work into the batch.
+    fn take(&mut self, work: Work, batch: &mut Vec<Encoded>) {
+        match work {
+            Work::Actor(actor) => {
+                if let Some(chain) = self.chain.as_mut() {
+                    chain.set_actor(actor);
+                }
+            }
+            Work::Event {
+                time,
+                body,
+                durability,
+                ack,
+            } => {
+                let value = match self.chain.as_mut() {
+                    Some(chain) => chain
+                        .next(time, body)
+                        .map_err(|e| closed(e.to_string()))
+                        .and_then(encode),
+                    None => Err(closed("the session has ended")),
+                };
+                batch.push(Encoded {
+                    value,
+                    durability,
+                    ack,
+                });
+            }
+            Work::End {
+                time,
+                ended,
+                durability,
+                ack,
+            } => {
+                let value = match self.chain.take() {
+                    Some(chain) => chain
+                        .end(time, ended, &self.sealing_key)
+                        .map_err(|e| closed(e.to_string()))
+                        .and_then(encode),
+                    None => Err(closed("already ended")),
+                };
+                batch.push(Encoded {
+                    value,
+                    durability,
+                    ack: Some(ack),
+                });
             }
         }
-        while let Ok(next) = pending.try_recv() {
-            batch.push(next);
+    }
+
+    async fn append(&self, batch: Vec<Encoded>) {
+        let durability = batch
+            .iter()
+            .fold(Durability::Async, |d, e| d.max_with(e.durability));
+        let mut acks = Vec::new();
+        let mut records = Vec::with_capacity(batch.len());
+        for encoded in batch {
+            match encoded.value {
+                Ok(value) => {
+                    records.push(Record::new(self.key.clone(), value));
+                    acks.extend(encoded.ack);
+                }
+                Err(e) => {
+                    tracing::error!(session = %self.key, error = %e, "an event could not be encoded");
+                    if let Some(ack) = encoded.ack {
+                        let _ = ack.send(Err(e));
+                    }
+                }
+            }
         }
-        append_batch(log.as_ref(), &key, batch).await;
+        if records.is_empty() {
+            return;
+        }
+        let result = self.log.append(Stream::Events, records, durability).await;
+        if let Err(e) = &result {
+            tracing::error!(session = %self.key, error = %e, "events could not be recorded");
+        }
+        for ack in acks {
+            let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| match e {
+                eventlog::Error::NotReplicated { .. } => AuditError::NotReplicated(e.to_string()),
+                other => AuditError::Log(other.to_string()),
+            }));
+        }
     }
 }
 
-async fn append_batch(log: &dyn EventLog, key: &str, batch: Vec<Pending>) {
-    let durability = batch
-        .iter()
-        .fold(Durability::Async, |d, p| d.max_with(p.durability));
-    let mut acks = Vec::new();
-    let records = batch
-        .into_iter()
-        .map(|p| {
-            acks.extend(p.ack);
-            Record::new(key.to_owned(), p.value)
-        })
-        .collect();
-    let result = log.append(Stream::Events, records, durability).await;
-    if let Err(e) = &result {
-        tracing::error!(session = %key, error = %e, "events could not be recorded");
-    }
-    for ack in acks {
-        let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| match e {
-            eventlog::Error::NotReplicated { .. } => AuditError::NotReplicated(e.to_string()),
-            other => AuditError::Log(other.to_string()),
-        }));
-    }
+fn encode(event: schemas::Event) -> Result<Vec<u8>, AuditError> {
+    serde_json::to_vec(&event).map_err(|e| closed(e.to_string()))
 }
