@@ -13,14 +13,12 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::*;
 use eventlog::{Durability, EmbeddedLog, EmbeddedOptions, EmbeddedReader, EventLog, Stream};
-use rand::Rng;
 use recorder::EventSource;
 use recorder::archive::{Check, Layout, survey};
 
@@ -87,31 +85,16 @@ async fn sigkill_at_random_moments_neither_loses_nor_duplicates() {
         })
     };
 
-    let exe = std::env::current_exe().unwrap();
     let layout = Layout::new(dir.path().join("archive"));
     let (mut temps, mut incomplete) = (0, 0);
     for kill in 0..KILLS {
-        let mut child = Command::new(&exe)
-            .args([
-                "--ignored",
-                "--exact",
-                "recorder_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(DIR_VAR, dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let pause = rand::thread_rng().gen_range(100..700);
-        tokio::time::sleep(Duration::from_millis(pause)).await;
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "kill {kill}: the recorder exited by itself"
-        );
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        run_and_kill(
+            "recorder_child",
+            &[(DIR_VAR, dir.path().as_os_str())],
+            100..700,
+            kill,
+        )
+        .await;
         let found = survey(&layout, Check::Footers).unwrap_or_else(|e| panic!("kill {kill}: {e}"));
         assert!(
             found.damaged.is_empty() && found.gaps.is_empty() && found.foreign.is_empty(),

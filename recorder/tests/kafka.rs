@@ -9,14 +9,12 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
 use eventlog::{Durability, EventLog, KafkaConfig, KafkaLog, Record, Stream};
-use rand::Rng;
 use recorder::EventSource;
 use recorder::archive::{Check, Layout, survey};
 
@@ -183,33 +181,20 @@ async fn sigkill_loop_on_kafka_neither_loses_nor_duplicates() {
             (n, ends)
         })
     };
-    let exe = std::env::current_exe().unwrap();
     let layout = Layout::new(dir.path().join("archive"));
     let mut temps = 0;
     for kill in 0..30 {
-        let mut child = Command::new(&exe)
-            .args([
-                "--ignored",
-                "--exact",
-                "kafka_recorder_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(BROKERS_VAR, &brokers)
-            .env(TOPIC_VAR, &topic)
-            .env(DIR_VAR, dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let pause = rand::thread_rng().gen_range(300..1500);
-        tokio::time::sleep(Duration::from_millis(pause)).await;
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "kill {kill}: the recorder exited by itself"
-        );
-        child.kill().unwrap();
-        child.wait().unwrap();
+        run_and_kill(
+            "kafka_recorder_child",
+            &[
+                (BROKERS_VAR, brokers.as_ref()),
+                (TOPIC_VAR, topic.as_ref()),
+                (DIR_VAR, dir.path().as_os_str()),
+            ],
+            300..1500,
+            kill,
+        )
+        .await;
         let found = survey(&layout, Check::Footers).unwrap_or_else(|e| panic!("kill {kill}: {e}"));
         assert!(
             found.damaged.is_empty() && found.gaps.is_empty(),

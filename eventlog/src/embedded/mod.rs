@@ -294,6 +294,7 @@ pub fn check(dir: impl AsRef<Path>, options: &EmbeddedOptions) -> Result<Vec<Str
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 struct EmbeddedSubscription {
+    stream: Stream,
     reader: Option<Reader>,
     cursor: Cursor,
     /// Wakes the reader when the writer is in this process.
@@ -314,6 +315,7 @@ impl EmbeddedSubscription {
         let start = cursor.load()?.unwrap_or(0);
         let reader = Reader::new(stream, &stream_dir, options.max_record_size, start);
         Ok(EmbeddedSubscription {
+            stream,
             reader: Some(reader),
             cursor,
             progress,
@@ -322,7 +324,7 @@ impl EmbeddedSubscription {
 
     async fn read(&mut self, max: usize) -> Result<Vec<Entry>, Error> {
         let mut reader = self.reader.take().ok_or_else(|| Error::WriterStopped {
-            stream: Stream::Events,
+            stream: self.stream,
             reason: "a previous read of this subscription failed".to_owned(),
         })?;
         let (reader, result) = tokio::task::spawn_blocking(move || {

@@ -253,3 +253,37 @@ pub fn assert_exactly(archive: &Path, run: u32, count: u64) {
         "missing (first: {missing:?}), archived twice (first: {twice:?}), or unexpected"
     );
 }
+
+/// Runs this test binary's ignored child test `child_test` with `envs`, lets it work for a
+/// random pause (milliseconds in `pause`), checks it is still running, and kills it with
+/// SIGKILL: the crash tests' one way to stop a recorder at the worst moment.
+pub async fn run_and_kill(
+    child_test: &str,
+    envs: &[(&str, &std::ffi::OsStr)],
+    pause: std::ops::Range<u64>,
+    kill: usize,
+) {
+    use rand::Rng;
+    let exe = std::env::current_exe().unwrap();
+    let mut child = std::process::Command::new(exe)
+        .args([
+            "--ignored",
+            "--exact",
+            child_test,
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pause = rand::thread_rng().gen_range(pause);
+    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "kill {kill}: the recorder exited by itself"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
