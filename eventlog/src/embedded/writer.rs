@@ -210,6 +210,8 @@ impl Writer {
         let result = result
             .and_then(|()| self.write(&buf))
             .and_then(|()| if durable { self.sync() } else { Ok(()) });
+        // Stats first: whoever holds a receipt must see a stream at least as long as it.
+        self.publish_stats();
         match result {
             Ok(()) => {
                 for (reply, durability, positions) in answers {
@@ -229,7 +231,6 @@ impl Writer {
                 }
             }
         }
-        self.publish_stats();
     }
 
     fn refusal(&self, records: &[Record]) -> Option<Error> {
