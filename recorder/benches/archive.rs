@@ -33,6 +33,10 @@ use schemas::body::{
 use schemas::{Actor, Digest, Event, EventBody, Protocol, SCHEMA_VERSION, Target, Timestamp};
 use uuid::Uuid;
 
+// The allocator the `blastwall` binary runs with, so the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SESSIONS: u64 = 1_000;
 const RUN: usize = 100_000;
 
@@ -128,6 +132,70 @@ fn event(n: u64) -> Event {
     }
 }
 
+/// Figure 1 split in its two stages, each timed alone on one thread: decoding the log's JSON
+/// into typed events, then Arrow, Parquet with zstd and the durable write.
+struct Stages {
+    decode: Duration,
+    encode: Duration,
+}
+
+impl Stages {
+    fn print(&self, count: u64) {
+        let rate = |d: Duration| count as f64 / d.as_secs_f64().max(1e-9);
+        println!(
+            "decoding alone: {:.0} events/s; encoding alone (Arrow, Parquet, fsync): {:.0} events/s",
+            rate(self.decode),
+            rate(self.encode)
+        );
+    }
+
+    fn print_rows(&self, count: u64) {
+        let rate = |d: Duration| count as f64 / d.as_secs_f64().max(1e-9);
+        println!(
+            "| stage: decoding JSON into typed events, one thread | {:.0} events/s |",
+            rate(self.decode)
+        );
+        println!(
+            "| stage: sort, Arrow, Parquet zstd-3, fsync and rename, one thread | {:.0} events/s |",
+            rate(self.encode)
+        );
+    }
+}
+
+fn stages(layout: &Layout, encoding: recorder::archive::Encoding, entries: &[Entry]) -> Stages {
+    use recorder::encode::{Decoded, EventRow, decode};
+    let started = Instant::now();
+    let rows: Vec<EventRow> = entries
+        .iter()
+        .map(|entry| match decode(entry) {
+            Decoded::Event(row) => *row,
+            Decoded::Rejected(rejection) => panic!("a benchmark event was rejected: {rejection}"),
+        })
+        .collect();
+    let decode = started.elapsed();
+    let started = Instant::now();
+    for (run, chunk) in rows.chunks(RUN).enumerate() {
+        let mut order: Vec<&EventRow> = chunk.iter().collect();
+        order.sort_by_key(|r| (r.event.session_id, r.event.seq));
+        let first = (run * RUN) as u64;
+        let name = recorder::archive::PartName {
+            partition: 0,
+            first,
+            last: first + chunk.len() as u64 - 1,
+        };
+        let file = recorder::archive::GroupFile {
+            table: recorder::archive::Table::Events,
+            day: order[0].event.time.to_datetime().date_naive(),
+            batch: recorder::encode::events::batch(&order).unwrap(),
+        };
+        recorder::archive::write_group(layout, name, vec![file], encoding).unwrap();
+    }
+    Stages {
+        decode,
+        encode: started.elapsed(),
+    }
+}
+
 /// CPU seconds (user + system) this process has used, from /proc/self/stat.
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -188,8 +256,10 @@ fn main() {
             .bytes;
     }
     let (encode_wall, encode_cpu) = (wall.elapsed(), cpu_seconds() - cpu);
+    let stages = stages(&Layout::new(dir.path().join("stages")), encoding, &entries);
     drop(entries);
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "encode") {
+        stages.print(count);
         println!(
             "encoding alone: {:.0} events/s ({:.2} s wall, {:.2} s CPU), {:.1} bytes/event in Parquet, {:.1} in JSON lines",
             count as f64 / encode_wall.as_secs_f64(),
@@ -252,6 +322,7 @@ fn main() {
         encode_wall.as_secs_f64(),
         encode_cpu
     );
+    stages.print_rows(count);
     println!(
         "| end to end from the embedded log, per wall second | {:.0} events/s ({:.2} s) |",
         rate(e2e_wall.as_secs_f64()),

@@ -109,19 +109,33 @@ impl FromStr for Digest {
     type Err = DigestError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if text.len() != 64 {
+        let hex = text.as_bytes();
+        if hex.len() != 64 {
             return Err(DigestError::Length { found: text.len() });
         }
-        if let Some((position, found)) = text
-            .char_indices()
-            .find(|(_, c)| !matches!(c, '0'..='9' | 'a'..='f'))
-        {
-            return Err(DigestError::Character { found, position });
-        }
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text, &mut bytes)
-            .map_err(|_| DigestError::Length { found: text.len() })?;
+        let (pairs, _) = hex.as_chunks::<2>();
+        for (i, (byte, [high, low])) in bytes.iter_mut().zip(pairs).enumerate() {
+            match (nibble(*high), nibble(*low)) {
+                (Some(high), Some(low)) => *byte = (high << 4) | low,
+                (high, _) => {
+                    let position = 2 * i + usize::from(high.is_some());
+                    let found = text.get(position..).and_then(|t| t.chars().next());
+                    let found = found.unwrap_or(char::REPLACEMENT_CHARACTER);
+                    return Err(DigestError::Character { found, position });
+                }
+            }
+        }
         Ok(Digest(bytes))
+    }
+}
+
+/// The value of a lowercase hex digit: the one spelling the canonical encoding allows.
+const fn nibble(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        _ => None,
     }
 }
 

@@ -14,7 +14,7 @@
 //! (`chain::verify_session`), the encoding rules (`canonical`).
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -35,7 +35,7 @@ pub const UNHASHED_MEMBERS: [&str; 2] = ["hash", "seal"];
 
 /// One thing that happened in a session: the envelope, the kind-specific body, and the links
 /// of the hash chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
     /// The format version, [`SCHEMA_VERSION`] for events this crate writes.
@@ -98,6 +98,17 @@ impl Event {
         self.canonical_bytes().map(|bytes| Digest::sha256(&bytes))
     }
 }
+
+// Read through `wire::EventWire`: `kind` and `body` side by side, the body decoded once its
+// kind is known, without buffering the whole event as the flattened member would.
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = wire::EventWire::deserialize(deserializer)?;
+        wire.into_event().map_err(serde::de::Error::custom)
+    }
+}
+
+mod wire;
 
 #[cfg(test)]
 mod tests;

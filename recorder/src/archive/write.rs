@@ -22,6 +22,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+use schemas::arrow::columns;
 
 use super::name::{Layout, PartName, Table};
 use crate::Error;
@@ -128,12 +130,27 @@ fn properties(
         .into_iter()
         .map(|(key, value)| KeyValue::new(key.to_owned(), value))
         .collect();
-    Ok(WriterProperties::builder()
+    let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_max_row_group_row_count(Some(encoding.row_group_rows.max(1)))
-        .set_key_value_metadata(Some(metadata))
-        .build())
+        .set_key_value_metadata(Some(metadata));
+    // Values that never repeat: a dictionary would only be built to be thrown away.
+    for column in UNIQUE_COLUMNS {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    }
+    Ok(builder.build())
 }
+
+/// Columns of the `events` table whose values are (nearly) all distinct.
+const UNIQUE_COLUMNS: [&str; 7] = [
+    columns::EVENT_ID,
+    columns::TIME,
+    columns::BODY,
+    columns::PREV,
+    columns::HASH,
+    columns::SEAL_SIGNATURE,
+    columns::TERMINAL_DATA,
+];
 
 /// Writes one Parquet file and fsyncs it; returns its size.
 fn write_parquet(path: &Path, batch: &RecordBatch, props: WriterProperties) -> Result<u64, Error> {
