@@ -9,6 +9,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// The proxy and the recorder allocate many small, short-lived buffers per statement and per
+// event; mimalloc serves them from thread-local pages, and freeing them costs far less than in
+// glibc's allocator, where the recorder benchmark spent a quarter of its time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     init_logging(args.verbose);
