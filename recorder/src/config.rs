@@ -12,6 +12,12 @@
 //! zstd_level = 3
 //! check_on_start = "footers" # or "full": read every row of every file at start
 //! repair_wait = "10s"
+//!
+//! [recorder.compaction]
+//! enabled = true
+//! interval = "10m"          # how often small files are merged
+//! target_size = "128 MiB"   # a merged file grows up to about this size
+//! grace = "5m"              # merged-away files stay this long for queries already running
 //! ```
 //!
 //! The binary deserializes [`RecorderConfig`] and calls [`RecorderConfig::settings`]; tests and
@@ -25,6 +31,7 @@ use serde::Deserialize;
 
 use crate::Error;
 use crate::archive::{Check, Encoding};
+use crate::compaction::CompactionSettings;
 
 /// `[recorder]`: where the archive goes and how often it is written.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -63,6 +70,37 @@ pub struct RecorderConfig {
     /// rest as no longer in the log.
     #[serde(default = "default_repair_wait", with = "humantime_serde")]
     pub repair_wait: Duration,
+    /// `[recorder.compaction]`: merging small files.
+    #[serde(default)]
+    pub compaction: CompactionConfig,
+}
+
+/// `[recorder.compaction]`: how the running recorder merges a day's small files.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompactionConfig {
+    /// Whether the running recorder compacts at all (`blastwall recorder compact` always can).
+    pub enabled: bool,
+    /// How often it looks for files to merge.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// A merged file grows up to about this size.
+    pub target_size: ByteSize,
+    /// Merged-away files stay on disk this long, for queries that listed them before.
+    #[serde(with = "humantime_serde")]
+    pub grace: Duration,
+}
+
+impl Default for CompactionConfig {
+    fn default() -> Self {
+        let defaults = CompactionSettings::default();
+        CompactionConfig {
+            enabled: true,
+            interval: defaults.interval,
+            target_size: ByteSize::b(defaults.target_size),
+            grace: defaults.grace,
+        }
+    }
 }
 
 /// `check_on_start`.
@@ -89,6 +127,7 @@ impl Default for RecorderConfig {
             zstd_level: default_zstd_level(),
             check_on_start: CheckConfig::default(),
             repair_wait: default_repair_wait(),
+            compaction: CompactionConfig::default(),
         }
     }
 }
@@ -112,6 +151,8 @@ pub struct Settings {
     pub check: Check,
     /// How long a repair read waits for more records.
     pub repair_wait: Duration,
+    /// Periodic compaction, unless turned off.
+    pub compaction: Option<CompactionSettings>,
 }
 
 impl Settings {
@@ -130,6 +171,7 @@ impl Settings {
             },
             check: Check::Footers,
             repair_wait: config.repair_wait,
+            compaction: Some(CompactionSettings::default()),
         }
     }
 }
@@ -169,7 +211,25 @@ impl RecorderConfig {
                 CheckConfig::Full => Check::Full,
             },
             repair_wait: self.repair_wait,
+            compaction: self.compaction.settings()?,
         })
+    }
+}
+
+impl CompactionConfig {
+    /// The validated settings; `None` when turned off.
+    pub fn settings(&self) -> Result<Option<CompactionSettings>, Error> {
+        if self.interval.is_zero() || self.target_size.as_u64() == 0 {
+            return Err(Error::Config {
+                field: "compaction",
+                reason: "interval and target_size must be more than zero".to_owned(),
+            });
+        }
+        Ok(self.enabled.then(|| CompactionSettings {
+            target_size: self.target_size.as_u64(),
+            grace: self.grace,
+            interval: self.interval,
+        }))
     }
 }
 

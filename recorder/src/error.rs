@@ -51,6 +51,15 @@ pub enum Error {
         second: PathBuf,
     },
 
+    /// Another process holds the archive's lock for this work.
+    #[error("another {what} is running on this archive (it holds {path})")]
+    Busy {
+        /// The work, e.g. "compaction".
+        what: &'static str,
+        /// The lock file.
+        path: PathBuf,
+    },
+
     /// Building Arrow arrays or Parquet bytes failed: a bug, not bad input.
     #[error("internal error while encoding {what}: {reason}")]
     Encode {

@@ -18,14 +18,15 @@
 //! | [`writer`] | [`start`]: survey, repair, follow the log, flush by time and size, commit |
 //! | [`flush`] | one flush: a gap-free run of a partition's records → one group of files |
 //! | [`encode`] | decoding records; the `events` and `quarantine` tables' Arrow batches |
-//! | [`archive`] | the layout on disk, durable group writes, the survey at start |
+//! | [`archive`] | the layout on disk, durable group writes, the survey at start, visibility |
+//! | [`compaction`] | small files of a day merged into large ones, atomically for readers |
 //! | [`repair`] | rewriting damaged or missing ranges from the log |
 //! | [`source`] | [`EventSource`]: an opened [`eventlog::EventLog`] or an [`eventlog::EmbeddedReader`] |
 //! | [`config`] | `[recorder]` ([`RecorderConfig`]) → [`Settings`] |
 //! | [`status`] | [`Status`]: what a running recorder has done |
 //!
-//! Not here yet: the session index, compaction, retention, several recorders sharing a
-//! consumer group's partitions (today each partition must have one recorder).
+//! Not here yet: the session index, retention, several recorders sharing a consumer group's
+//! partitions (today each partition must have one recorder).
 //!
 //! # Example
 //!
@@ -55,6 +56,7 @@
 //! ```
 
 pub mod archive;
+pub mod compaction;
 pub mod config;
 pub mod encode;
 mod error;

@@ -42,6 +42,7 @@ pub struct RunningRecorder {
     survey: Survey,
     status: watch::Receiver<Status>,
     task: JoinHandle<Result<Status, Error>>,
+    compaction: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
 
 impl RunningRecorder {
@@ -58,7 +59,13 @@ impl RunningRecorder {
     /// Waits until the recorder stopped (after the stop signal, once everything it held is
     /// durable) and returns its final status, or the error that stopped it.
     pub async fn wait(self) -> Result<Status, Error> {
-        self.task.await.map_err(|e| Error::task("recorder", e))?
+        let status = self.task.await.map_err(|e| Error::task("recorder", e))?;
+        if let Some((stop, compaction)) = self.compaction {
+            // Stops after the merge it may be in the middle of.
+            let _ = stop.send(true);
+            let _ = compaction.await;
+        }
+        status
     }
 }
 
@@ -84,6 +91,11 @@ pub async fn start(
         ..Status::default()
     };
     let (publish, watch) = watch::channel(status);
+    let compaction = settings.compaction.clone().map(|compaction| {
+        let (stop, stopped) = watch::channel(false);
+        let task = crate::compaction::spawn(layout.clone(), settings.encoding, compaction, stopped);
+        (stop, task)
+    });
     let follower = Follower {
         settings,
         layout,
@@ -100,6 +112,7 @@ pub async fn start(
         survey,
         status: watch,
         task,
+        compaction,
     })
 }
 

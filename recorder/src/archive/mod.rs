@@ -15,10 +15,13 @@
 //! Not here: which rows a group holds (`flush`), the log (`recorder`), reading the archive for
 //! queries (the `query` crate).
 
+pub mod catalog;
+pub mod merge;
 pub mod name;
 pub mod survey;
 pub mod write;
 
+pub use catalog::{Footer, Listed, Strays, list, supersedes, visible};
 pub use name::{Layout, PartName, Table};
 pub use survey::{Check, Damage, Survey, survey};
 pub use write::{Encoding, GroupFile, WrittenGroup, write_group};

@@ -11,7 +11,9 @@
 //! - a group with a damaged file (unreadable footer, rows that do not match its name, a file
 //!   missing from an older group) is moved whole to `ARCHIVE/damaged/` and its range is to be
 //!   rewritten from the log ([`Survey::repairs`]), as are ranges missing between groups;
-//! - files that are not the archive's are reported and left alone.
+//! - files that are not the archive's are reported and left alone;
+//! - groups that a whole compacted group supersedes (`catalog::visible`) are left for
+//!   compaction to remove and count for nothing.
 //!
 //! The result gives, per partition, the offset after the highest archived one
 //! ([`Survey::resume`]): the recorder drops every record before it.
@@ -20,12 +22,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use chrono::NaiveDate;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::file::metadata::ParquetMetaDataReader;
 
-use super::name::{Layout, PartName, Table, parse_day_dir};
-use super::write::{create_dir_durably, meta, sync_dir};
+use super::catalog::{self, Listed, Strays};
+use super::name::{Layout, PartName, Table};
+use super::write::{create_dir_durably, sync_dir};
 use crate::Error;
 
 /// How much of each file the survey reads.
@@ -67,6 +68,9 @@ pub struct Survey {
     pub gaps: Vec<PartName>,
     /// Files and directories that are not the archive's; left alone.
     pub foreign: Vec<PathBuf>,
+    /// Files of groups a compacted group replaced, still there for readers; compaction
+    /// removes them.
+    pub superseded: Vec<PathBuf>,
 }
 
 impl Survey {
@@ -84,28 +88,21 @@ impl Survey {
     }
 }
 
-/// One final file and what its footer says.
-#[derive(Debug)]
-struct Found {
-    table: Table,
-    day: NaiveDate,
-    path: PathBuf,
-    name: PartName,
-    /// `Ok((rows, group_files))`, or why the file cannot be used.
-    footer: Result<(u64, usize), String>,
-}
-
 /// Surveys the archive at `layout`, cleaning up after crashes as described above.
 pub fn survey(layout: &Layout, check: Check) -> Result<Survey, Error> {
     let mut survey = Survey::default();
     let mut found = Vec::new();
     for table in Table::ALL {
-        list_table(layout, table, &mut found, &mut survey)?;
+        let mut strays = Strays::default();
+        found.extend(catalog::list(layout, table, &mut strays)?);
+        remove_temps(strays.temps, &mut survey)?;
+        survey.foreign.extend(strays.foreign);
     }
-    let mut groups: BTreeMap<PartName, Vec<Found>> = BTreeMap::new();
+    let mut groups: BTreeMap<PartName, Vec<Listed>> = BTreeMap::new();
     for file in found {
         groups.entry(file.name).or_default().push(file);
     }
+    take_superseded(&mut groups, &mut survey);
     let newest: BTreeMap<u32, PartName> = groups
         .keys()
         .map(|name| (name.partition, *name))
@@ -115,8 +112,8 @@ pub fn survey(layout: &Layout, check: Check) -> Result<Survey, Error> {
         let is_newest = newest.get(&name.partition) == Some(&name);
         if is_newest || check == Check::Full {
             for file in &mut files {
-                if let Ok((rows, _)) = &file.footer
-                    && let Err(reason) = read_rows(&file.path, *rows)
+                if let Ok(footer) = &file.footer
+                    && let Err(reason) = read_rows(&file.path, footer.rows)
                 {
                     file.footer = Err(reason);
                 }
@@ -197,14 +194,14 @@ enum Verdict {
     Damaged(String),
 }
 
-fn judge(name: PartName, files: &[Found]) -> Verdict {
+fn judge(name: PartName, files: &[Listed]) -> Verdict {
     let mut counts = BTreeSet::new();
     let mut rows = 0u64;
     for file in files {
         match &file.footer {
-            Ok((file_rows, group_files)) => {
-                rows += file_rows;
-                counts.insert(*group_files);
+            Ok(footer) => {
+                rows += footer.rows;
+                counts.insert(footer.group_files);
             }
             Err(reason) => return Verdict::Damaged(format!("{}: {reason}", file.path.display())),
         }
@@ -228,93 +225,42 @@ fn judge(name: PartName, files: &[Found]) -> Verdict {
     Verdict::Whole
 }
 
-fn list_table(
-    layout: &Layout,
-    table: Table,
-    found: &mut Vec<Found>,
-    survey: &mut Survey,
-) -> Result<(), Error> {
-    let dir = layout.table_dir(table);
-    for (day_name, day_path) in entries(&dir)? {
-        let Some(day) = parse_day_dir(&day_name).filter(|_| day_path.is_dir()) else {
-            survey.foreign.push(day_path);
-            continue;
-        };
-        let mut removed_any = false;
-        for (file_name, path) in entries(&day_path)? {
-            if PartName::is_temp_name(&file_name) {
-                remove(&path)?;
-                survey.removed_temps.push(path);
-                removed_any = true;
-            } else if let Some(name) = PartName::parse(&file_name) {
-                let footer = read_footer(&path, table, name);
-                found.push(Found {
-                    table,
-                    day,
-                    path,
-                    name,
-                    footer,
-                });
-            } else {
-                survey.foreign.push(path);
-            }
+/// Removes temporary files: at start no write is in progress, so each is a crash's leftover.
+fn remove_temps(temps: Vec<PathBuf>, survey: &mut Survey) -> Result<(), Error> {
+    let mut dirs = BTreeSet::new();
+    for path in temps {
+        remove(&path)?;
+        if let Some(dir) = path.parent() {
+            dirs.insert(dir.to_owned());
         }
-        if removed_any {
-            sync_dir(&day_path)?;
-        }
+        survey.removed_temps.push(path);
+    }
+    for dir in dirs {
+        sync_dir(&dir)?;
     }
     Ok(())
 }
 
-/// The directory's entries as (name, path), sorted; nothing for a directory not there yet.
-fn entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
-    let read = match fs::read_dir(dir) {
-        Ok(read) => read,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("listing", dir, e)),
-    };
-    let mut out = Vec::new();
-    for entry in read {
-        let entry = entry.map_err(|e| Error::io("listing", dir, e))?;
-        out.push((
-            entry.file_name().to_string_lossy().into_owned(),
-            entry.path(),
-        ));
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// Reads a file's footer: `(rows, group_files)`, or why the file cannot be used.
-fn read_footer(path: &Path, table: Table, name: PartName) -> Result<(u64, usize), String> {
-    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let metadata = ParquetMetaDataReader::new()
-        .parse_and_finish(&file)
-        .map_err(|e| format!("unreadable footer: {e}"))?;
-    let footer = metadata.file_metadata();
-    let pairs: BTreeMap<&str, &str> = footer
-        .key_value_metadata()
-        .into_iter()
-        .flatten()
-        .filter_map(|kv| Some((kv.key.as_str(), kv.value.as_deref()?)))
+/// Sets aside the groups a whole compacted group supersedes: they stay on disk for readers
+/// that listed them before the compaction, until compaction removes them after its grace.
+fn take_superseded(groups: &mut BTreeMap<PartName, Vec<Listed>>, survey: &mut Survey) {
+    let whole: Vec<PartName> = groups
+        .iter()
+        .filter(|(name, files)| matches!(judge(**name, files), Verdict::Whole))
+        .map(|(name, _)| *name)
         .collect();
-    let expect = |key: &str, value: String| match pairs.get(key) {
-        Some(found) if *found == value => Ok(()),
-        Some(found) => Err(format!("footer says {key}={found}, the name says {value}")),
-        None => Err(format!("footer lacks {key}")),
-    };
-    expect(meta::FORMAT, meta::FORMAT_VERSION.to_owned())?;
-    expect(meta::TABLE, table.dir_name().to_owned())?;
-    expect(meta::PARTITION, name.partition.to_string())?;
-    expect(meta::FIRST_OFFSET, name.first.to_string())?;
-    expect(meta::LAST_OFFSET, name.last.to_string())?;
-    let group_files = pairs
-        .get(meta::GROUP_FILES)
-        .and_then(|n| n.parse::<usize>().ok())
-        .filter(|n| *n >= 1)
-        .ok_or_else(|| format!("footer lacks a valid {}", meta::GROUP_FILES))?;
-    let rows = u64::try_from(footer.num_rows()).map_err(|_| "negative row count".to_owned())?;
-    Ok((rows, group_files))
+    let superseded: Vec<PartName> = groups
+        .keys()
+        .filter(|inner| whole.iter().any(|outer| catalog::supersedes(outer, inner)))
+        .copied()
+        .collect();
+    for name in superseded {
+        if let Some(files) = groups.remove(&name) {
+            survey
+                .superseded
+                .extend(files.into_iter().map(|file| file.path));
+        }
+    }
 }
 
 /// Decodes every row of a file; an error names what failed.
@@ -340,7 +286,7 @@ fn read_rows(path: &Path, expected: u64) -> Result<(), String> {
 fn set_aside(
     layout: &Layout,
     name: PartName,
-    files: &[Found],
+    files: &[Listed],
     reason: String,
 ) -> Result<Damage, Error> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");

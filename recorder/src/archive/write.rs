@@ -25,6 +25,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use schemas::arrow::columns;
 
+use super::merge::SortedMerge;
 use super::name::{Layout, PartName, Table};
 use crate::Error;
 
@@ -42,6 +43,8 @@ pub mod meta {
     pub const GROUP_FILES: &str = "blastwall.group_files";
     /// The table, `events` or `quarantine`.
     pub const TABLE: &str = "blastwall.table";
+    /// On a compacted file: the ranges `first-last` of the groups it merged, comma-separated.
+    pub const COMPACTED_FROM: &str = "blastwall.compacted_from";
     /// The value of [`FORMAT`] this version writes.
     pub const FORMAT_VERSION: &str = "1";
 }
@@ -110,15 +113,79 @@ pub fn write_group(
     })
 }
 
+/// Writes the rows of `inputs` (files of `table` and `day`, in offset order) as the one-file
+/// group `name`, durably, and returns its size. The rows are merged in session and seq order
+/// (`merge`), as a flush sorts them. The footer lists the merged ranges under
+/// [`meta::COMPACTED_FROM`]. `on_rows` hears of every batch written.
+pub fn write_merged(
+    layout: &Layout,
+    (table, day): (Table, NaiveDate),
+    name: PartName,
+    inputs: &[(PartName, PathBuf)],
+    encoding: Encoding,
+    on_rows: &mut dyn FnMut(u64),
+) -> Result<u64, Error> {
+    let dir = layout.day_dir(table, day);
+    let temp = dir.join(name.temp_name());
+    let provenance: Vec<String> = inputs
+        .iter()
+        .map(|(range, _)| format!("{}-{}", range.first, range.last))
+        .collect();
+    let extra = [(meta::COMPACTED_FROM, provenance.join(","))];
+    let mut props = Some(properties_with(name, table, 1, encoding, &extra)?);
+    let paths: Vec<PathBuf> = inputs.iter().map(|(_, path)| path.clone()).collect();
+    let mut merge = SortedMerge::open(&paths)?;
+    let mut writer: Option<ArrowWriter<File>> = None;
+    while let Some(batch) = merge.next_batch()? {
+        let writer = match &mut writer {
+            Some(writer) => writer,
+            None => {
+                let file = File::create(&temp).map_err(|e| Error::io("creating", &temp, e))?;
+                let created = ArrowWriter::try_new(file, batch.schema(), props.take())
+                    .map_err(|e| Error::encode("a Parquet file", e))?;
+                writer.insert(created)
+            }
+        };
+        writer
+            .write(&batch)
+            .map_err(|e| parquet_write_error(&temp, e))?;
+        on_rows(batch.num_rows() as u64);
+    }
+    let Some(writer) = writer else {
+        return Err(Error::encode(
+            "a compaction",
+            "the files to merge hold no rows",
+        ));
+    };
+    let file = writer
+        .into_inner()
+        .map_err(|e| parquet_write_error(&temp, e))?;
+    let bytes = finish(&temp, &file)?;
+    let path = dir.join(name.file_name());
+    fs::rename(&temp, &path).map_err(|e| Error::io("renaming", &temp, e))?;
+    sync_dir(&dir)?;
+    Ok(bytes)
+}
+
 fn properties(
     name: PartName,
     table: Table,
     group_files: usize,
     encoding: Encoding,
 ) -> Result<WriterProperties, Error> {
+    properties_with(name, table, group_files, encoding, &[])
+}
+
+fn properties_with(
+    name: PartName,
+    table: Table,
+    group_files: usize,
+    encoding: Encoding,
+    extra: &[(&str, String)],
+) -> Result<WriterProperties, Error> {
     let level =
         ZstdLevel::try_new(encoding.zstd_level).map_err(|e| Error::encode("the zstd level", e))?;
-    let pairs = [
+    let pairs: [(&str, String); 6] = [
         (meta::FORMAT, meta::FORMAT_VERSION.to_owned()),
         (meta::PARTITION, name.partition.to_string()),
         (meta::FIRST_OFFSET, name.first.to_string()),
@@ -128,6 +195,7 @@ fn properties(
     ];
     let metadata = pairs
         .into_iter()
+        .chain(extra.iter().cloned())
         .map(|(key, value)| KeyValue::new(key.to_owned(), value))
         .collect();
     let mut builder = WriterProperties::builder()
@@ -163,12 +231,16 @@ fn write_parquet(path: &Path, batch: &RecordBatch, props: WriterProperties) -> R
     let file = writer
         .into_inner()
         .map_err(|e| parquet_write_error(path, e))?;
+    finish(path, &file)
+}
+
+/// Fsyncs a written file and returns its size.
+fn finish(path: &Path, file: &File) -> Result<u64, Error> {
     file.sync_all().map_err(|e| Error::io("syncing", path, e))?;
-    let size = file
+    Ok(file
         .metadata()
         .map_err(|e| Error::io("reading the size of", path, e))?
-        .len();
-    Ok(size)
+        .len())
 }
 
 /// Parquet reports a failed write (a full disk) as its own error; keep it an I/O fault.

@@ -152,7 +152,8 @@ pub struct ArchiveFile {
     pub metadata: HashMap<String, String>,
 }
 
-/// Every final `*.parquet` file of a table (`events` or `quarantine`), read whole.
+/// Every final `*.parquet` file of a table (`events` or `quarantine`) that a reader uses (files
+/// a compaction superseded are left out, as `recorder::archive::visible` says), read whole.
 pub fn read_table(archive: &Path, table: &str) -> Vec<ArchiveFile> {
     let mut files = Vec::new();
     let Ok(days) = std::fs::read_dir(archive.join(table)) else {
@@ -163,6 +164,12 @@ pub fn read_table(archive: &Path, table: &str) -> Vec<ArchiveFile> {
         .map(|f| f.expect("file").path())
         .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
         .collect();
+    let name = |path: &PathBuf| {
+        let file_name = path.file_name().expect("name").to_string_lossy();
+        recorder::archive::PartName::parse(&file_name).expect("an archive file name")
+    };
+    let visible = recorder::archive::visible(paths.iter().map(name));
+    paths.retain(|path| visible.contains(&name(path)));
     paths.sort();
     for path in paths {
         let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).expect("open"))
