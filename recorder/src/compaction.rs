@@ -8,14 +8,14 @@
 //! (`archive::catalog::visible`), which stay on disk for the grace period so that a query that
 //! listed them just before can still read them, and are removed by a later pass. A crash at
 //! any step leaves either the small files alone, or both (the survey and readers then use the
-//! merged one), never a gap. One compaction at a time: `ARCHIVE/.compaction.lock`.
+//! merged one), never a gap. One maintenance task at a time: `ARCHIVE/.maintenance.lock`.
 //!
 //! The running recorder compacts every `interval` ([`spawn`]); `blastwall recorder compact`
 //! runs one pass with a progress bar. Not here: the visibility rule (`archive::catalog`),
 //! writing Parquet (`archive::write`).
 
 use std::collections::BTreeSet;
-use std::fs::{self, File};
+use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -91,7 +91,7 @@ pub fn compact(
     settings: &CompactionSettings,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report, Error> {
-    let _lock = lock(layout)?;
+    let _lock = archive::lock_maintenance(layout)?;
     let mut strays = Strays::default();
     let mut listed = Vec::new();
     for table in Table::ALL {
@@ -273,19 +273,4 @@ fn remove_expired(listed: &[Listed], grace: Duration) -> Result<Vec<PathBuf>, Er
         sync_dir(&dir)?;
     }
     Ok(removed)
-}
-
-/// Holds the archive's compaction lock for as long as the returned file lives.
-fn lock(layout: &Layout) -> Result<File, Error> {
-    archive::write::create_dir_durably(layout.root())?;
-    let path = layout.root().join(".compaction.lock");
-    let file = File::create(&path).map_err(|e| Error::io("creating", &path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(Error::Busy {
-            what: "compaction",
-            path,
-        }),
-        Err(fs::TryLockError::Error(e)) => Err(Error::io("locking", &path, e)),
-    }
 }

@@ -18,6 +18,10 @@
 //! interval = "10m"          # how often small files are merged
 //! target_size = "128 MiB"   # a merged file grows up to about this size
 //! grace = "5m"              # merged-away files stay this long for queries already running
+//!
+//! [recorder.retention]       # absent: the archive keeps everything
+//! max_age = "400d"           # days older than this are removed, each removal an event first
+//! interval = "1h"
 //! ```
 //!
 //! The binary deserializes [`RecorderConfig`] and calls [`RecorderConfig::settings`]; tests and
@@ -32,6 +36,7 @@ use serde::Deserialize;
 use crate::Error;
 use crate::archive::{Check, Encoding};
 use crate::compaction::CompactionSettings;
+use crate::retention::RetentionSettings;
 
 /// `[recorder]`: where the archive goes and how often it is written.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -73,6 +78,25 @@ pub struct RecorderConfig {
     /// `[recorder.compaction]`: merging small files.
     #[serde(default)]
     pub compaction: CompactionConfig,
+    /// `[recorder.retention]`: removing old days; absent, nothing is ever removed.
+    #[serde(default)]
+    pub retention: Option<RetentionConfig>,
+}
+
+/// `[recorder.retention]`: how long the archive keeps a day.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days that ended longer ago than this are removed.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    /// How often the running recorder looks for such days.
+    #[serde(default = "default_retention_interval", with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+fn default_retention_interval() -> Duration {
+    Duration::from_secs(3600)
 }
 
 /// `[recorder.compaction]`: how the running recorder merges a day's small files.
@@ -128,6 +152,7 @@ impl Default for RecorderConfig {
             check_on_start: CheckConfig::default(),
             repair_wait: default_repair_wait(),
             compaction: CompactionConfig::default(),
+            retention: None,
         }
     }
 }
@@ -153,6 +178,8 @@ pub struct Settings {
     pub repair_wait: Duration,
     /// Periodic compaction, unless turned off.
     pub compaction: Option<CompactionSettings>,
+    /// Retention, when configured.
+    pub retention: Option<RetentionSettings>,
 }
 
 impl Settings {
@@ -172,6 +199,7 @@ impl Settings {
             check: Check::Footers,
             repair_wait: config.repair_wait,
             compaction: Some(CompactionSettings::default()),
+            retention: None,
         }
     }
 }
@@ -212,6 +240,19 @@ impl RecorderConfig {
             },
             repair_wait: self.repair_wait,
             compaction: self.compaction.settings()?,
+            retention: match &self.retention {
+                Some(retention) if retention.max_age.is_zero() || retention.interval.is_zero() => {
+                    return Err(refuse(
+                        "retention",
+                        "max_age and interval must be more than zero",
+                    ));
+                }
+                Some(retention) => Some(RetentionSettings {
+                    max_age: retention.max_age,
+                    interval: retention.interval,
+                }),
+                None => None,
+            },
         })
     }
 }

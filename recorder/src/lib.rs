@@ -20,13 +20,14 @@
 //! | [`encode`] | decoding records; the `events` and `quarantine` tables' Arrow batches |
 //! | [`archive`] | the layout on disk, durable group writes, the survey at start, visibility |
 //! | [`compaction`] | small files of a day merged into large ones, atomically for readers |
+//! | [`retention`] | days past the configured age removed, each removal an event first |
 //! | [`repair`] | rewriting damaged or missing ranges from the log |
 //! | [`source`] | [`EventSource`]: an opened [`eventlog::EventLog`] or an [`eventlog::EmbeddedReader`] |
 //! | [`config`] | `[recorder]` ([`RecorderConfig`]) → [`Settings`] |
 //! | [`status`] | [`Status`]: what a running recorder has done |
 //!
-//! Not here yet: the session index, retention, several recorders sharing a consumer group's
-//! partitions (today each partition must have one recorder).
+//! Not here yet: the session index, several recorders sharing a consumer group's partitions
+//! (today each partition must have one recorder).
 //!
 //! # Example
 //!
@@ -62,6 +63,7 @@ pub mod encode;
 mod error;
 pub mod flush;
 pub mod repair;
+pub mod retention;
 pub mod source;
 pub mod status;
 pub mod writer;

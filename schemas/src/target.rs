@@ -39,29 +39,33 @@ pub enum Protocol {
     Kubernetes,
     /// Plain HTTP services.
     Http,
+    /// blastwall's own archive: the recorder's maintenance of it (retention).
+    Archive,
 }
 
 /// An unknown protocol name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown protocol `{0}`: expected postgres, ssh, kubernetes or http")]
+#[error("unknown protocol `{0}`: expected postgres, ssh, kubernetes, http or archive")]
 pub struct UnknownProtocol(pub String);
 
 impl Protocol {
     /// Every protocol, in declaration order.
-    pub const ALL: [Protocol; 4] = [
+    pub const ALL: [Protocol; 5] = [
         Protocol::Postgres,
         Protocol::Ssh,
         Protocol::Kubernetes,
         Protocol::Http,
+        Protocol::Archive,
     ];
 
-    /// The wire name: `postgres`, `ssh`, `kubernetes` or `http`.
+    /// The wire name: `postgres`, `ssh`, `kubernetes`, `http` or `archive`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Protocol::Postgres => "postgres",
             Protocol::Ssh => "ssh",
             Protocol::Kubernetes => "kubernetes",
             Protocol::Http => "http",
+            Protocol::Archive => "archive",
         }
     }
 }

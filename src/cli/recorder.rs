@@ -151,6 +151,11 @@ async fn run_recorder(config: ConfigArgs) -> anyhow::Result<ExitCode> {
             survey.gaps.len()
         );
     }
+    if settings.retention.is_some() {
+        println!(
+            "  retention       runs in `blastwall up`, where each removal is recorded in the log first"
+        );
+    }
     println!("press Ctrl-C to stop");
 
     let wait = running.wait();

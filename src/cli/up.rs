@@ -49,15 +49,25 @@ pub async fn run(args: UpArgs, parts: Parts) -> anyhow::Result<ExitCode> {
     let (stop, stopped) = watch::channel(false);
     let (key_state, key_id) = (keys.state(), keys.key().key_id().as_str().to_owned());
     let key = Arc::new(keys.into_key());
-    let proxy = proxy::server::start(config.proxy_settings(), log.log(), key, stopped)
-        .await
-        .context("cannot start the proxy")?;
+    let proxy = proxy::server::start(
+        config.proxy_settings(),
+        log.log(),
+        Arc::clone(&key),
+        stopped,
+    )
+    .await
+    .context("cannot start the proxy")?;
     // The recorder stops after the proxy, so that it sees the proxy's last events.
     let (stop_recorder, recorder_stopped) = watch::channel(false);
     let recorder = match parts == Parts::Everything && config.recorder.enabled {
         true => {
             let settings = config.recorder.settings(&config.data_dir)?;
             let source: Arc<dyn recorder::EventSource> = Arc::new(log.log());
+            let retention = settings.retention.clone().map(|retention| {
+                let layout = recorder::archive::Layout::new(&settings.archive);
+                let stopped = recorder_stopped.clone();
+                recorder::retention::spawn(layout, retention, log.log(), key, stopped)
+            });
             let running = recorder::start(settings.clone(), source, recorder_stopped)
                 .await
                 .context("cannot start the recorder")?;
@@ -69,6 +79,9 @@ pub async fn run(args: UpArgs, parts: Parts) -> anyhow::Result<ExitCode> {
                         %error,
                         "the recorder stopped; it resumes from the archive at the next start"
                     ),
+                }
+                if let Some(retention) = retention {
+                    let _ = retention.await;
                 }
             });
             Some((task, settings))
@@ -101,6 +114,12 @@ pub async fn run(args: UpArgs, parts: Parts) -> anyhow::Result<ExitCode> {
             settings.archive.display(),
             humantime::format_duration(settings.flush_interval)
         );
+        if let Some(retention) = &settings.retention {
+            println!(
+                "  retention       days older than {} are removed (each an archive.pruned event)",
+                humantime::format_duration(retention.max_age)
+            );
+        }
     }
     println!("press Ctrl-C to stop");
 

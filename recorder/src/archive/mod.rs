@@ -25,3 +25,19 @@ pub use catalog::{Footer, Listed, Strays, list, supersedes, visible};
 pub use name::{Layout, PartName, Table};
 pub use survey::{Check, Damage, Survey, survey};
 pub use write::{Encoding, GroupFile, WrittenGroup, write_group};
+
+/// Holds the archive's maintenance lock (compaction, retention) while the file lives, so
+/// two of them never work on the same days at once, in this process or another.
+pub fn lock_maintenance(layout: &Layout) -> Result<std::fs::File, crate::Error> {
+    write::create_dir_durably(layout.root())?;
+    let path = layout.root().join(".maintenance.lock");
+    let file = std::fs::File::create(&path).map_err(|e| crate::Error::io("creating", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(crate::Error::Busy {
+            what: "compaction or retention pass",
+            path,
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(crate::Error::io("locking", &path, e)),
+    }
+}

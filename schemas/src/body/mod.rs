@@ -12,6 +12,7 @@
 //! Not here: the envelope fields shared by all kinds (`event`), hashing (`canonical`, `chain`).
 
 mod approval;
+mod archive;
 mod authentication;
 mod command;
 mod failure;
@@ -27,6 +28,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use approval::{ApprovalDecided, ApprovalDecision, ApprovalRequested};
+pub use archive::ArchivePruned;
 pub use authentication::{
     AuthFailureReason, AuthMethod, AuthenticationFailed, AuthenticationSucceeded,
 };
@@ -84,6 +86,9 @@ pub enum EventBody {
     /// A step of the data path failed.
     #[serde(rename = "operation.failed")]
     OperationFailed(OperationFailed),
+    /// The recorder removed a day of the archive under the retention setting.
+    #[serde(rename = "archive.pruned")]
+    ArchivePruned(ArchivePruned),
 }
 
 /// The name of an event kind, without its body.
@@ -116,6 +121,8 @@ pub enum EventKind {
     TerminalResized,
     /// `operation.failed`
     OperationFailed,
+    /// `archive.pruned`
+    ArchivePruned,
 }
 
 /// A kind name that this version of the schema does not know.
@@ -125,7 +132,7 @@ pub struct UnknownKind(pub String);
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::SessionStarted,
         EventKind::SessionEnded,
         EventKind::AuthenticationSucceeded,
@@ -139,6 +146,7 @@ impl EventKind {
         EventKind::TerminalInput,
         EventKind::TerminalResized,
         EventKind::OperationFailed,
+        EventKind::ArchivePruned,
     ];
 
     /// The wire name, e.g. `command.received`.
@@ -157,6 +165,7 @@ impl EventKind {
             EventKind::TerminalInput => "terminal.input",
             EventKind::TerminalResized => "terminal.resized",
             EventKind::OperationFailed => "operation.failed",
+            EventKind::ArchivePruned => "archive.pruned",
         }
     }
 }
@@ -195,6 +204,7 @@ impl EventBody {
             EventBody::TerminalInput(_) => EventKind::TerminalInput,
             EventBody::TerminalResized(_) => EventKind::TerminalResized,
             EventBody::OperationFailed(_) => EventKind::OperationFailed,
+            EventBody::ArchivePruned(_) => EventKind::ArchivePruned,
         }
     }
 }

@@ -121,6 +121,14 @@ pub(crate) fn samples() -> Vec<EventBody> {
             stage: Stage::Parse,
             message: "message length 2147483647 exceeds the 1 MiB limit".into(),
         }),
+        EventBody::ArchivePruned(ArchivePruned {
+            table: "events".into(),
+            day: "2026-08-28".into(),
+            files: 3,
+            rows: 120_000,
+            bytes: 9_400_000,
+            max_age_secs: 90 * 86_400,
+        }),
         EventBody::SessionEnded(SessionEnded {
             reason: EndReason::ClientClosed,
             counters: SessionCounters {

@@ -51,8 +51,8 @@ fn open_session() -> (ChainBuilder, Vec<Event>) {
 }
 
 /// Number of events in [`sealed_session`]; the last, sealed one has seq `LAST`.
-const EVENTS: usize = 14;
-const LAST: u64 = 13;
+const EVENTS: usize = 15;
+const LAST: u64 = 14;
 
 /// A sealed session of [`EVENTS`] events.
 fn sealed_session() -> Vec<Event> {
@@ -135,7 +135,7 @@ fn valid_sealed_chain_passes() {
         report,
         SessionReport {
             session_id: SESSION,
-            events: 14,
+            events: EVENTS as u64,
             head: events[EVENTS - 1].hash,
             status: SessionStatus::Sealed {
                 key_id: key().key_id().clone()
@@ -149,7 +149,7 @@ fn valid_open_chain_passes_as_open() {
     let (_, events) = open_session();
     let report = verify_session(&events, &keys()).unwrap();
     assert_eq!(report.status, SessionStatus::Open);
-    assert_eq!(report.events, 13);
+    assert_eq!(report.events, LAST);
 }
 
 #[test]

@@ -90,5 +90,6 @@ fn decode_body(kind: EventKind, json: &str) -> Result<EventBody, serde_json::Err
         EventKind::TerminalInput => typed(json, EventBody::TerminalInput),
         EventKind::TerminalResized => typed(json, EventBody::TerminalResized),
         EventKind::OperationFailed => typed(json, EventBody::OperationFailed),
+        EventKind::ArchivePruned => typed(json, EventBody::ArchivePruned),
     }
 }
