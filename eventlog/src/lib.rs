@@ -48,6 +48,7 @@ pub use embedded::{
 pub use error::Error;
 pub use kafka::{KafkaConfig, KafkaLog};
 pub use log::{
-    Durability, Entry, EventLog, Position, Reached, Receipt, Record, Stream, Subscription,
+    Assignment, Durability, Entry, EventLog, Position, Reached, Receipt, Record, Stream,
+    Subscription,
 };
 pub use spool::{SpoolConfig, SpoolStatus, SpooledLog, WhenFull};

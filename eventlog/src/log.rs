@@ -160,6 +160,24 @@ pub trait Subscription: Send {
     /// Records that everything up to and including `position` is processed, so that the
     /// next subscription of this consumer starts after it.
     async fn commit(&mut self, position: Position) -> Result<(), Error>;
+
+    /// For a member of a consumer group that shares partitions with other members: the
+    /// partitions it reads now. `None` for a consumer that reads every partition alone.
+    ///
+    /// It changes only inside [`Subscription::poll`], so between two polls a member may act
+    /// on its partitions knowing no other member reads them.
+    fn assignment(&self) -> Option<Assignment> {
+        None
+    }
+}
+
+/// The partitions a consumer group member reads, and which rebalance gave them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Assignment {
+    /// Counts the rebalances this member went through: a change means the partitions did.
+    pub generation: u64,
+    /// The partitions it reads now.
+    pub partitions: std::collections::BTreeSet<u32>,
 }
 
 /// Checks a consumer name: it names files and Kafka groups, so it stays plain.

@@ -26,8 +26,8 @@
 //! | [`config`] | `[recorder]` ([`RecorderConfig`]) → [`Settings`] |
 //! | [`status`] | [`Status`]: what a running recorder has done |
 //!
-//! Not here yet: the session index, several recorders sharing a consumer group's partitions
-//! (today each partition must have one recorder).
+//! Several recorders in one Kafka consumer group share its partitions (see `writer`).
+//! Not here yet: the session index.
 //!
 //! # Example
 //!

@@ -13,13 +13,17 @@
 //! the buffers and subscribes again from the committed position). A failed flush stops the
 //! recorder with the error: the next start's survey clears what it left.
 //!
-//! Not here: several recorders sharing partitions (each partition must have one writer).
+//! Several recorders in one Kafka consumer group share its partitions: each writes only the
+//! partitions it is assigned, forgets what it buffered of a partition taken away, and surveys a
+//! partition it is given (`follow_assignment`) before reading it, so that it resumes after
+//! whatever the previous owner made durable. Rebalances happen only inside a poll, so a flush
+//! in progress always finishes before its partition can change hands.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use eventlog::{Entry, Position, Subscription};
+use eventlog::{Assignment, Entry, Position, Subscription};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -77,12 +81,18 @@ pub async fn start(
 ) -> Result<RunningRecorder, Error> {
     let layout = Layout::new(&settings.archive);
     archive::write::create_dir_durably(layout.root())?;
+    let sub = source.subscribe(&settings.consumer).await?;
+    // A member of a group that shares partitions surveys a partition when it is given it
+    // (`follow_assignment`), never another member's; a lone reader surveys everything now.
+    let only = sub.assignment().map(|_| BTreeSet::new());
     let check = settings.check;
     let survey = {
         let layout = layout.clone();
-        tokio::task::spawn_blocking(move || archive::survey(&layout, check))
-            .await
-            .map_err(|e| Error::task("survey", e))??
+        tokio::task::spawn_blocking(move || {
+            archive::survey_partitions(&layout, check, only.as_ref())
+        })
+        .await
+        .map_err(|e| Error::task("survey", e))??
     };
     report_survey(&survey);
     let status = Status {
@@ -103,11 +113,12 @@ pub async fn start(
         next: survey.resume.clone(),
         pending: BTreeMap::new(),
         skipped: BTreeMap::new(),
+        assignment: None,
         status: publish,
         stopped,
     };
     let repairs = survey.repairs();
-    let task = tokio::spawn(follower.run(repairs));
+    let task = tokio::spawn(follower.run(repairs, sub));
     Ok(RunningRecorder {
         survey,
         status: watch,
@@ -153,17 +164,22 @@ struct Follower {
     pending: BTreeMap<u32, Pending>,
     /// Per partition, the highest dropped offset not yet committed (nothing pending there).
     skipped: BTreeMap<u32, u64>,
+    /// In a consumer group that shares partitions: this member's, as last seen.
+    assignment: Option<Assignment>,
     status: watch::Sender<Status>,
     stopped: watch::Receiver<bool>,
 }
 
 impl Follower {
-    async fn run(mut self, repairs: Vec<archive::PartName>) -> Result<Status, Error> {
+    async fn run(
+        mut self,
+        repairs: Vec<archive::PartName>,
+        mut sub: Box<dyn Subscription>,
+    ) -> Result<Status, Error> {
         if !repairs.is_empty() {
             self.repair(&repairs).await?;
         }
         self.status.send_modify(|s| s.phase = Phase::Following);
-        let mut sub = self.source.subscribe(&self.settings.consumer).await?;
         let mut backoff = BACKOFF.0;
         loop {
             let stopping = *self.stopped.borrow() || self.stopped.has_changed().is_err();
@@ -177,6 +193,7 @@ impl Follower {
             {
                 Ok(batch) => {
                     backoff = BACKOFF.0;
+                    self.follow_assignment(sub.assignment()).await?;
                     self.take(batch, sub.as_mut()).await?;
                 }
                 Err(error) => {
@@ -185,6 +202,10 @@ impl Follower {
                         .send_modify(|s| s.last_error = Some(error.to_string()));
                     self.pending.clear();
                     self.skipped.clear();
+                    if self.assignment.take().is_some() {
+                        // A new member: each partition is surveyed again when given.
+                        self.next.clear();
+                    }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(BACKOFF.1);
                     match self.source.subscribe(&self.settings.consumer).await {
@@ -222,6 +243,9 @@ impl Follower {
         let mut skipped = 0;
         for entry in batch {
             let Position { partition, offset } = entry.position;
+            if !self.owns(partition) {
+                continue; // read before a rebalance took the partition away
+            }
             let next = self.next.get(&partition).copied();
             if next.is_some_and(|next| offset < next) {
                 skipped += 1;
@@ -258,6 +282,61 @@ impl Follower {
         }
         if skipped > 0 {
             self.status.send_modify(|s| s.skipped += skipped);
+        }
+        Ok(())
+    }
+
+    /// Whether this recorder may write `partition`: always, unless it shares a group.
+    fn owns(&self, partition: u32) -> bool {
+        self.assignment
+            .as_ref()
+            .is_none_or(|a| a.partitions.contains(&partition))
+    }
+
+    /// Takes note of a rebalance: forgets what it buffered of partitions it lost, and surveys
+    /// (and repairs) the partitions it was given before reading any of their records, since
+    /// another member may have archived them meanwhile.
+    async fn follow_assignment(&mut self, now: Option<Assignment>) -> Result<(), Error> {
+        let Some(now) = now else {
+            return Ok(());
+        };
+        let before = self.assignment.replace(now.clone());
+        if before
+            .as_ref()
+            .is_some_and(|b| b.generation == now.generation)
+        {
+            return Ok(());
+        }
+        let had = before.map(|b| b.partitions).unwrap_or_default();
+        for partition in had.difference(&now.partitions) {
+            self.pending.remove(partition);
+            self.skipped.remove(partition);
+            self.next.remove(partition);
+            tracing::info!(
+                partition,
+                "partition given to another recorder of the group"
+            );
+        }
+        let given: BTreeSet<u32> = now.partitions.difference(&had).copied().collect();
+        if given.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(partitions = ?given, "partitions given to this recorder; surveying them");
+        let (layout, check) = (self.layout.clone(), self.settings.check);
+        let survey = tokio::task::spawn_blocking(move || {
+            archive::survey_partitions(&layout, check, Some(&given))
+        })
+        .await
+        .map_err(|e| Error::task("survey", e))??;
+        report_survey(&survey);
+        self.next
+            .extend(survey.resume.iter().map(|(p, n)| (*p, *n)));
+        let next = self.next.clone();
+        self.status.send_modify(|s| s.next_offsets.extend(next));
+        let repairs = survey.repairs();
+        if !repairs.is_empty() {
+            self.repair(&repairs).await?;
+            self.status.send_modify(|s| s.phase = Phase::Following);
         }
         Ok(())
     }
@@ -301,6 +380,10 @@ impl Follower {
         let Some(pending) = self.pending.remove(&partition) else {
             return Ok(());
         };
+        if !self.owns(partition) {
+            // Another member reads it now, from the last committed offset.
+            return Ok(());
+        }
         let (layout, encoding) = (self.layout.clone(), self.settings.encoding);
         let flushed =
             tokio::task::spawn_blocking(move || flush(&layout, encoding, &pending.entries))

@@ -228,3 +228,106 @@ async fn sigkill_loop_on_kafka_neither_loses_nor_duplicates() {
     running.wait().await.unwrap();
     assert_exactly(layout.root(), RUN, total);
 }
+
+/// A recorder of the group `group`, a dynamic member (a leaving member hands its partitions
+/// over at once), reading `topic`.
+async fn group_member(
+    brokers: &str,
+    topic: &str,
+    group: &str,
+    archive: &std::path::Path,
+) -> (tokio::sync::watch::Sender<bool>, recorder::RunningRecorder) {
+    let mut config = config(brokers, Some(topic));
+    config.client.remove("group.instance.id");
+    let log: Arc<dyn EventLog> = Arc::new(KafkaLog::connect(config).await.unwrap());
+    let mut settings = settings(archive);
+    settings.consumer = group.to_owned();
+    settings.flush_interval = Duration::from_millis(50);
+    settings.max_flush_events = 500;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = recorder::start(settings, Arc::new(log), stopped)
+        .await
+        .unwrap();
+    (stop, running)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_recorders_in_one_group_share_partitions_through_rebalances() {
+    const RUN: u32 = 23;
+    let brokers = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let config = config(&brokers, None);
+    let (topic, group) = (
+        config.topics.events.clone(),
+        format!("{}-group", config.topics.events),
+    );
+    let log: Arc<dyn EventLog> = Arc::new(KafkaLog::connect(config).await.unwrap());
+    let done = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let (log, done) = (Arc::clone(&log), Arc::clone(&done));
+        tokio::spawn(async move {
+            let (mut n, mut ends) = (0, BTreeMap::new());
+            while !done.load(Ordering::Relaxed) {
+                ends.extend(append(log.as_ref(), records(RUN, n, n + 300, 60)).await);
+                n += 300;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (n, ends)
+        })
+    };
+    let progress = |running: &recorder::RunningRecorder| running.status().borrow().events;
+
+    // One member alone, then a second joins mid-stream: the partitions are split.
+    let (stop_a, a) = group_member(&brokers, &topic, &group, &archive).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(progress(&a) > 0, "the first member archived nothing alone");
+    let (stop_b, b) = group_member(&brokers, &topic, &group, &archive).await;
+    let b_status = b.status();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        b_status.clone().wait_for(|s| s.events > 0),
+    )
+    .await
+    .expect("the second member was given partitions and archived")
+    .unwrap();
+    let a_before_leaving = progress(&a);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        progress(&a) > a_before_leaving,
+        "the first member kept some partitions"
+    );
+
+    // The first leaves mid-stream: the second takes everything over.
+    stop_a.send(true).unwrap();
+    let a_status = a.wait().await.expect("the first member stops cleanly");
+    done.store(true, Ordering::Relaxed);
+    let (total, ends) = producer.await.unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        b_status.clone().wait_for(|s| {
+            ends.iter()
+                .all(|(p, end)| s.next_offsets.get(p) == Some(end))
+        }),
+    )
+    .await
+    .expect("the remaining member catches up on every partition")
+    .unwrap();
+    stop_b.send(true).unwrap();
+    let b_final = b.wait().await.unwrap();
+    eprintln!(
+        "{total} events: {} archived by the first member, {} by the second",
+        a_status.events, b_final.events
+    );
+    assert_eq!(
+        a_status.events + b_final.events,
+        total,
+        "written twice or lost"
+    );
+    assert_exactly(&archive, RUN, total);
+    let found = survey(&Layout::new(&archive), Check::Full).unwrap();
+    assert!(
+        found.damaged.is_empty() && found.gaps.is_empty(),
+        "{found:?}"
+    );
+}

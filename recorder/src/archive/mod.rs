@@ -23,7 +23,7 @@ pub mod write;
 
 pub use catalog::{Footer, Listed, Strays, list, supersedes, visible};
 pub use name::{Layout, PartName, Table};
-pub use survey::{Check, Damage, Survey, survey};
+pub use survey::{Check, Damage, Survey, survey, survey_partitions};
 pub use write::{Encoding, GroupFile, WrittenGroup, write_group};
 
 /// Holds the archive's maintenance lock (compaction, retention) while the file lives, so

@@ -99,6 +99,11 @@ impl PartName {
     pub fn is_temp_name(file_name: &str) -> bool {
         file_name.starts_with(".part-") && file_name.ends_with(".tmp")
     }
+
+    /// The range a temporary name is being written for; `None` for anything else.
+    pub fn parse_temp(file_name: &str) -> Option<PartName> {
+        PartName::parse(file_name.strip_prefix('.')?.strip_suffix(".tmp")?)
+    }
 }
 
 impl fmt::Display for PartName {
@@ -175,6 +180,7 @@ mod tests {
         assert_eq!(name.file_name(), "part-3-0-18446744073709551615.parquet");
         assert_eq!(PartName::parse(&name.file_name()), Some(name));
         assert!(PartName::is_temp_name(&name.temp_name()));
+        assert_eq!(PartName::parse_temp(&name.temp_name()), Some(name));
         assert!(!PartName::is_temp_name(&name.file_name()));
         assert_eq!(name.records(), u64::MAX);
     }

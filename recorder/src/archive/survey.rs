@@ -90,11 +90,29 @@ impl Survey {
 
 /// Surveys the archive at `layout`, cleaning up after crashes as described above.
 pub fn survey(layout: &Layout, check: Check) -> Result<Survey, Error> {
+    survey_partitions(layout, check, None)
+}
+
+/// [`survey`] of the given partitions only (`None`: all): files of the others are neither
+/// judged nor touched, as they may belong to another recorder of the same consumer group.
+pub fn survey_partitions(
+    layout: &Layout,
+    check: Check,
+    partitions: Option<&BTreeSet<u32>>,
+) -> Result<Survey, Error> {
+    let mine = |name: Option<PartName>| {
+        partitions.is_none_or(|set| name.is_some_and(|n| set.contains(&n.partition)))
+    };
     let mut survey = Survey::default();
     let mut found = Vec::new();
     for table in Table::ALL {
         let mut strays = Strays::default();
-        found.extend(catalog::list(layout, table, &mut strays)?);
+        let listed = catalog::list(layout, table, &mut strays)?;
+        found.extend(listed.into_iter().filter(|f| mine(Some(f.name))));
+        strays.temps.retain(|path| {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            mine(name.as_deref().and_then(PartName::parse_temp))
+        });
         remove_temps(strays.temps, &mut survey)?;
         survey.foreign.extend(strays.foreign);
     }
