@@ -157,6 +157,8 @@ async fn run_recorder(config: ConfigArgs) -> anyhow::Result<ExitCode> {
         );
     }
     println!("press Ctrl-C to stop");
+    let progress_bar = indicatif::ProgressBar::new_spinner();
+    let progress = show_progress(running.status(), progress_bar.clone());
 
     let wait = running.wait();
     tokio::pin!(wait);
@@ -173,10 +175,39 @@ async fn run_recorder(config: ConfigArgs) -> anyhow::Result<ExitCode> {
             wait.await
         }
     };
+    progress.abort();
+    progress_bar.finish_and_clear();
     let status = result.context("the recorder failed")?;
     println!(
         "archived {} events ({} quarantined) in {} groups",
         status.events, status.quarantined, status.groups
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// On a terminal, a live line of what the recorder has archived and how fast: a backfill of a
+/// long log shows its pace. Hidden when stderr is not a terminal.
+fn show_progress(
+    mut status: watch::Receiver<::recorder::Status>,
+    bar: indicatif::ProgressBar,
+) -> tokio::task::JoinHandle<()> {
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        while status.changed().await.is_ok() {
+            let now = status.borrow_and_update().clone();
+            let rate = now.events as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            bar.set_message(format!(
+                "{:?}: {} events archived ({rate:.0}/s), {} files, {}",
+                now.phase,
+                now.events,
+                now.groups,
+                bytesize::ByteSize::b(now.bytes)
+            ));
+            bar.tick();
+        }
+    })
 }
