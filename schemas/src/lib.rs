@@ -17,6 +17,7 @@
 //! | module | concept |
 //! | --- | --- |
 //! | [`event`] | the envelope [`Event`], [`SCHEMA_VERSION`], the hashed bytes |
+//! | [`archive`] | the archive's file names and which files a reader uses |
 //! | [`body`] | [`EventBody`]: one struct per kind; [`EventKind`]: their names |
 //! | [`actor`], [`target`] | who acted ([`Actor`]), what was reached ([`Target`], [`Protocol`]) |
 //! | [`time`] | [`Timestamp`]: UTC nanoseconds, canonical RFC 3339 on the wire |
@@ -84,6 +85,7 @@
 //! ```
 
 pub mod actor;
+pub mod archive;
 pub mod arrow;
 pub mod body;
 pub mod canonical;

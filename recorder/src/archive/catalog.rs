@@ -5,11 +5,8 @@
 //! readers (the `query` crate) apply [`visible`] to it. Nothing here creates, moves or removes
 //! a file, so it is safe beside a running writer: files appear by rename, whole.
 //!
-//! Visibility: compaction writes one file covering the offsets of several whole groups and
-//! only then removes them, after a grace period so that a query that listed them earlier can
-//! still read them. Until then both are on disk; a group whose range lies inside another's
-//! range is *superseded* and not read. So a reader sees every offset once, before, during and
-//! after a compaction.
+//! Which files a reader uses when compaction left a merged file beside what it merged is
+//! `schemas::archive::visible`, re-exported here.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -17,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use parquet::file::metadata::ParquetMetaDataReader;
+
+pub use schemas::archive::{supersedes, visible};
 
 use super::name::{Layout, PartName, Table, parse_day_dir};
 use super::write::meta;
@@ -85,38 +84,6 @@ pub fn list(layout: &Layout, table: Table, strays: &mut Strays) -> Result<Vec<Li
     Ok(listed)
 }
 
-/// Of `names`, those a reader uses: every name not strictly inside another name's range of
-/// the same partition (see the module documentation).
-pub fn visible(names: impl IntoIterator<Item = PartName>) -> Vec<PartName> {
-    let mut by_partition: BTreeMap<u32, Vec<PartName>> = BTreeMap::new();
-    for name in names {
-        by_partition.entry(name.partition).or_default().push(name);
-    }
-    let mut out = Vec::new();
-    for mut names in by_partition.into_values() {
-        // Widest first among equal starts, so a container precedes what it contains.
-        names.sort_by(|a, b| a.first.cmp(&b.first).then(b.last.cmp(&a.last)));
-        names.dedup();
-        let mut reach: Option<u64> = None;
-        for name in names {
-            if reach.is_some_and(|reach| name.last <= reach) {
-                continue;
-            }
-            reach = Some(name.last);
-            out.push(name);
-        }
-    }
-    out
-}
-
-/// Whether `inner` lies strictly inside `outer` (same partition, a different range).
-pub fn supersedes(outer: &PartName, inner: &PartName) -> bool {
-    outer.partition == inner.partition
-        && outer != inner
-        && outer.first <= inner.first
-        && inner.last <= outer.last
-}
-
 /// The directory's entries as (name, path), sorted; nothing for a directory not there yet.
 pub(crate) fn entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
     let read = match fs::read_dir(dir) {
@@ -174,46 +141,4 @@ fn read_footer(path: &Path, table: Table, name: PartName) -> Result<Footer, Stri
         group_files,
         bytes,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn name(partition: u32, first: u64, last: u64) -> PartName {
-        PartName {
-            partition,
-            first,
-            last,
-        }
-    }
-
-    #[test]
-    fn a_compacted_range_hides_the_groups_it_merged_and_nothing_else() {
-        let names = [
-            name(0, 0, 9),
-            name(0, 10, 19),
-            name(0, 0, 19),
-            name(0, 20, 29),
-            name(1, 5, 6),
-        ];
-        assert_eq!(
-            visible(names),
-            vec![name(0, 0, 19), name(0, 20, 29), name(1, 5, 6)]
-        );
-    }
-
-    #[test]
-    fn nested_compactions_leave_the_widest() {
-        let names = [
-            name(0, 0, 4),
-            name(0, 0, 9),
-            name(0, 0, 29),
-            name(0, 10, 29),
-        ];
-        assert_eq!(visible(names), vec![name(0, 0, 29)]);
-        assert!(supersedes(&name(0, 0, 29), &name(0, 10, 29)));
-        assert!(!supersedes(&name(0, 0, 29), &name(0, 0, 29)));
-        assert!(!supersedes(&name(0, 0, 29), &name(1, 1, 2)));
-    }
 }
