@@ -1,0 +1,128 @@
+//! Exec through the SSH gateway with stock `ssh` against a real sshd: stdout, stderr and exit
+//! codes pass through; policy blocks with a message and exit status 1; approval-needing
+//! commands are refused naming the group; every run leaves its events.
+
+#![cfg(feature = "e2e")]
+// Test code: a failed expectation should stop the test right there.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod ssh_gateway;
+
+use schemas::EventBody;
+use schemas::body::{AuthMethod, Verdict};
+use ssh_gateway::{SshGateway, commands, kinds, outcome, output, result_for};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_passes_stdout_stderr_and_exit_codes() {
+    let gateway = SshGateway::start().await;
+    let token = gateway.token();
+    let out = gateway.ssh(&token, &["echo out; echo err >&2; exit 3"]);
+    let (stdout, stderr, code) = outcome(&out);
+    assert_eq!(stdout, "out\n");
+    assert_eq!(stderr, "err\n");
+    assert_eq!(code, Some(3));
+    let ok = gateway.ssh(&token, &["true"]);
+    assert_eq!(ok.status.code(), Some(0));
+
+    let events = gateway
+        .session_with_command(2, "echo out; echo err >&2; exit 3")
+        .await;
+    assert_eq!(
+        &kinds(&events)[..5],
+        [
+            "session.started",
+            "authentication.succeeded",
+            "command.received",
+            "policy.decided",
+            "terminal.output"
+        ]
+    );
+    let EventBody::AuthenticationSucceeded(auth) = &events[1].body else {
+        unreachable!()
+    };
+    assert_eq!(auth.method, AuthMethod::Password);
+    assert_eq!(events[1].actor.subject, "dev@example.com");
+    assert_eq!(events[1].target.name, "web-1");
+    let (_, command) = commands(&events)[0];
+    assert_eq!(command.summary.as_ref().unwrap().action, "ssh:exec");
+    let EventBody::PolicyDecided(decided) = &events[3].body else {
+        unreachable!()
+    };
+    assert_eq!(decided.verdict, Verdict::Allow);
+    let result = result_for(&events, "echo out; echo err >&2; exit 3");
+    assert_eq!(result.command_tag.as_deref(), Some("exit 3"));
+    assert_eq!(result.error.as_ref().unwrap().code, "3");
+    let recorded = String::from_utf8(output(&events)).unwrap();
+    assert!(
+        recorded.contains("out\n") && recorded.contains("err\n"),
+        "{recorded:?}"
+    );
+    assert_eq!(kinds(&events).last(), Some(&"session.ended"));
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_exec_prints_the_policy_and_exits_1() {
+    let gateway = SshGateway::start().await;
+    let out = gateway.ssh(&gateway.token(), &["reboot"]);
+    let (stdout, stderr, code) = outcome(&out);
+    assert_eq!(code, Some(1));
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains("blocked by policy ssh-no-shutdown")
+            && stderr.contains("shutting down or rebooting a host is not allowed"),
+        "{stderr}"
+    );
+    let events = gateway.session_with_command(1, "reboot").await;
+    let decided = events
+        .iter()
+        .find_map(|e| match &e.body {
+            EventBody::PolicyDecided(d) => Some(d),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(decided.verdict, Verdict::Block);
+    assert_eq!(decided.policies, ["ssh-no-shutdown"]);
+    assert_eq!(
+        result_for(&events, "reboot").command_tag.as_deref(),
+        Some("exit 1")
+    );
+    assert!(!kinds(&events).contains(&"terminal.output"));
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exec_that_needs_approval_is_refused_naming_the_group() {
+    let gateway = SshGateway::start().await;
+    let out = gateway.ssh(&gateway.token(), &["sudo id"]);
+    let (_, stderr, code) = outcome(&out);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("ssh-sudo-needs-approval") && stderr.contains("approval by ops"),
+        "{stderr}"
+    );
+    let events = gateway.session_with_command(1, "sudo id").await;
+    assert!(events.iter().any(|e| matches!(
+        &e.body,
+        EventBody::PolicyDecided(d) if d.verdict == Verdict::ApprovalRequired
+    )));
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn allowed_env_passes_and_other_env_is_dropped() {
+    let gateway = SshGateway::start().await;
+    let mut cmd = gateway.ssh_command(
+        &gateway.token(),
+        "web-1",
+        &[
+            "-o",
+            "SendEnv=BLASTWALL_COLOR LC_SECRET",
+            "echo color=$BLASTWALL_COLOR secret=$LC_SECRET",
+        ],
+    );
+    cmd.env("BLASTWALL_COLOR", "blue").env("LC_SECRET", "x");
+    let out = cmd.output().unwrap();
+    assert_eq!(outcome(&out).0, "color=blue secret=\n");
+    gateway.stop().await;
+}
