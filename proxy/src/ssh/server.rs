@@ -39,6 +39,7 @@ pub struct ServerHandler {
     peer: SocketAddr,
     connection: Arc<Connection>,
     accepted: Option<(Principal, SshTarget, AuthMethod)>,
+    refused: bool,
 }
 
 impl ServerHandler {
@@ -49,11 +50,17 @@ impl ServerHandler {
             peer,
             connection,
             accepted: None,
+            refused: false,
         }
     }
 
-    /// Refuses the login: records it and disconnects with the reason.
-    async fn refuse(&self, refusal: Refusal, user: &str) -> Auth {
+    /// Refuses the login: records it and disconnects with the reason (once: attempts the
+    /// client sends before the disconnect reaches it are refused quietly).
+    async fn refuse(&mut self, refusal: Refusal, user: &str) -> Auth {
+        if self.refused {
+            return Auth::reject();
+        }
+        self.refused = true;
         auth::record_refusal(&self.listener, &refusal, user, self.peer).await;
         if let Some(handle) = self.connection.handle.get() {
             let reason = format!("blastwall: {}", refusal.message);
@@ -65,14 +72,16 @@ impl ServerHandler {
                 )
                 .await;
         }
+        // Only keyboard-interactive stays on offer: a client that typed the token as a
+        // password (or a tool like sshpass) does not send it again, and reads the disconnect.
         Auth::Reject {
-            proceed_with_methods: Some(MethodSet::empty()),
+            proceed_with_methods: Some(MethodSet::from(&[MethodKind::KeyboardInteractive][..])),
             partial_success: false,
         }
     }
 
     /// The target, or the refusal (recorded once per connection).
-    async fn target(&self, user: &str) -> Result<SshTarget, Auth> {
+    async fn target(&mut self, user: &str) -> Result<SshTarget, Auth> {
         match auth::target(&self.listener, user) {
             Ok(target) => Ok(target),
             Err(refusal) => Err(self.refuse(refusal, user).await),

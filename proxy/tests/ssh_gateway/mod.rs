@@ -137,7 +137,7 @@ impl SshGateway {
             "-o",
             "PubkeyAuthentication=no",
             "-o",
-            "PreferredAuthentications=password",
+            "PreferredAuthentications=password,keyboard-interactive",
             "-o",
             "ConnectTimeout=10",
         ]
