@@ -147,6 +147,8 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("blastwall.example.toml");
         let config = Config::from_file(&path).expect("example parses");
         assert_eq!(config.log.kind, eventlog::config::LogKind::Embedded);
+        let ssh = config.ssh.expect("the example has an [ssh] section");
+        assert_eq!(ssh.targets[0].name, "web-1");
     }
 
     #[test]
