@@ -126,3 +126,61 @@ async fn allowed_env_passes_and_other_env_is_dropped() {
     assert_eq!(outcome(&out).0, "color=blue secret=\n");
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_killed_by_a_signal_reports_it() {
+    let gateway = SshGateway::start().await;
+    let out = gateway.ssh(&gateway.token(), &["kill -TERM $$"]);
+    // OpenSSH's client exits 255 when the command was killed by a signal.
+    assert_eq!(out.status.code(), Some(255), "{:?}", outcome(&out));
+    let events = gateway.session_with_command(1, "kill -TERM $$").await;
+    let result = result_for(&events, "kill -TERM $$");
+    assert_eq!(result.command_tag.as_deref(), Some("signal TERM"));
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn port_forwarding_is_refused_unless_policy_allows_it() {
+    let gateway = SshGateway::start().await;
+    let to = format!("127.0.0.1:{}", gateway.sshd.port());
+    let out = gateway.ssh(&gateway.token(), &["-W", &to]);
+    let (stdout, stderr, code) = outcome(&out);
+    assert_eq!(code, Some(255));
+    assert_eq!(stdout, "");
+    assert!(stderr.contains("stdio forwarding failed"), "{stderr}");
+    let events = gateway
+        .session_with_command(1, &format!("direct-tcpip {to}"))
+        .await;
+    let decided = events
+        .iter()
+        .find_map(|e| match &e.body {
+            EventBody::PolicyDecided(d) => Some(d),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(decided.verdict, Verdict::Block);
+    assert_eq!(decided.policies, ["default-deny"]);
+    gateway.stop().await;
+
+    // A pack that permits forwarding to the host's own sshd: the banner comes through.
+    let allowing = ssh_gateway::policy_dir(
+        "@id(\"exec\") permit (principal, action == Action::\"ssh:exec\", resource);\n\
+         @id(\"forward-local\") permit (principal, action == Action::\"ssh:forward\", resource)\n\
+         when { context.forward_kind == \"direct-tcpip\" && context.forward_to like \"127.0.0.1:*\" };\n",
+    );
+    let gateway = SshGateway::start_with(allowing, |_, _| {}).await;
+    let to = format!("127.0.0.1:{}", gateway.sshd.port());
+    let mut child = gateway
+        .ssh_command(&gateway.token(), "web-1", &["-W", &to])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut banner = [0u8; 8];
+    std::io::Read::read_exact(&mut stdout, &mut banner).unwrap();
+    assert_eq!(&banner, b"SSH-2.0-");
+    let _ = child.kill();
+    let _ = child.wait();
+    gateway.stop().await;
+}
