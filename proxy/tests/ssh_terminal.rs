@@ -194,3 +194,92 @@ async fn a_window_change_reaches_the_host_and_is_recorded() {
     );
     gateway.stop().await;
 }
+
+/// Types `STEPS` (a JSON list of [wait_for, send] pairs) into `ssh` in a pty.
+const SCRIPTED_PTY: &str = r#"
+import json, os, pty, select, sys, time
+steps, args = json.loads(os.environ["STEPS"]), sys.argv[1:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(args[0], args)
+seen = b""
+for wait_for, send in steps:
+    end = time.time() + 10
+    while wait_for.encode() not in seen:
+        if time.time() > end:
+            sys.stdout.buffer.write(seen)
+            sys.exit("timed out waiting for %r" % wait_for)
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:
+                break
+    seen = b""
+    os.write(fd, send.encode())
+while True:
+    if not select.select([fd], [], [], 5)[0]:
+        break
+    try:
+        if not os.read(fd, 4096):
+            break
+    except OSError:
+        break
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_typed_at_a_password_prompt_is_not_recorded() {
+    let keys = tempfile::tempdir().unwrap();
+    let person_key = keys.path().join("person_ed25519");
+    testkit::ssh::keygen(&person_key).unwrap();
+    let public_key = std::fs::read_to_string(keys.path().join("person_ed25519.pub")).unwrap();
+    let gateway = SshGateway::start_with(proxy::policy::PolicyConfig::default(), |ssh, _| {
+        ssh.keys.push(proxy::config::ssh::SshKeyConfig {
+            public_key,
+            subject: "alice@example.com".into(),
+            agents: Vec::new(),
+            groups: vec!["ops".into()],
+        });
+    })
+    .await;
+    let steps = r#"[
+        ["", "read -s -p \"$(printf 'Pass%s: ' word)\" pw; echo; echo got-${#pw}\r"],
+        ["Password: ", "hunter2\r"],
+        ["got-7", "exit\r"]
+    ]"#;
+    let port = gateway.addr.port().to_string();
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(SCRIPTED_PTY)
+        .args(["ssh", "-tt", "-p", &port, "-o", "StrictHostKeyChecking=no"])
+        .args([
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "IdentitiesOnly=yes",
+        ])
+        .args(["-o", "LogLevel=ERROR", "-i"])
+        .arg(&person_key)
+        .arg("web-1@127.0.0.1")
+        .env("STEPS", steps)
+        .output()
+        .expect("python3 runs");
+    let (stdout, stderr, code) = outcome(&out);
+    assert_eq!(code, Some(0), "{stdout} {stderr}");
+
+    let events = gateway.ended_sessions(1).await.remove(0);
+    let typed = String::from_utf8_lossy(&input(&events)).into_owned();
+    assert!(!typed.contains("hunter2"), "{typed:?}");
+    assert!(typed.contains("*******"), "{typed:?}");
+    assert_eq!(
+        typed_lines(&events),
+        [
+            "read -s -p \"$(printf 'Pass%s: ' word)\" pw; echo; echo got-${#pw}",
+            "exit"
+        ]
+    );
+    let serialized = serde_json::to_string(&events).unwrap();
+    assert!(!serialized.contains("hunter2"));
+    gateway.stop().await;
+}

@@ -14,6 +14,7 @@
 //! (`recording`), typed-line reconstruction (`command`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use russh::server::{Handle, Msg};
@@ -23,7 +24,7 @@ use schemas::body::{ResultError, ResultReturned, TerminalResized};
 
 use super::command::{self, TypedLines};
 use super::error::SshError;
-use super::recording::{Budget, Direction, TerminalRecorder};
+use super::recording::{self, Budget, Direction, TerminalRecorder};
 use super::session::approval::{self, ApprovalNeeded, Held};
 use super::session::{Decided, Session};
 use crate::policy::{Decision, SshAction, SshFacts};
@@ -338,7 +339,6 @@ struct Relay {
 struct Outcome {
     status: Option<u32>,
     signal: Option<String>,
-    truncated: bool,
 }
 
 impl Relay {
@@ -390,48 +390,101 @@ impl Relay {
         let (up_rx, up_tx) = up.split();
         let Relay {
             id,
-            output,
-            input,
-            typed,
+            mut output,
+            mut input,
+            mut typed,
             resizes,
         } = self;
-        let inbound = client_to_upstream(session, id, client_rx, &up_tx, input, typed, resizes);
-        let outbound = upstream_to_client(session, id, up_rx, &client_tx, output, handle);
-        tokio::pin!(outbound);
-        let outcome = tokio::select! {
-            outcome = &mut outbound => {
-                outcome
-            }
-            () = inbound => {
-                // The client closed or vanished: ask the upstream to close, and give it a
-                // moment to say how the command ended.
-                let _ = up_tx.close().await;
-                tokio::time::timeout(UPSTREAM_CLOSE_GRACE, &mut outbound)
-                    .await
-                    .unwrap_or_default()
-            }
+        // Set by the output side when the terminal prompts for a secret; the input side masks
+        // what is typed until Enter.
+        let secret = AtomicBool::new(false);
+        let terminal = input.is_some();
+        let outcome = {
+            let inbound = client_to_upstream(
+                session,
+                id,
+                client_rx,
+                &up_tx,
+                Typing {
+                    input: &mut input,
+                    typed: &mut typed,
+                    resizes,
+                    secret: &secret,
+                },
+            );
+            let outbound = upstream_to_client(
+                session,
+                id,
+                up_rx,
+                &client_tx,
+                Showing {
+                    output: &mut output,
+                    secret: terminal.then_some(&secret),
+                },
+                handle,
+            );
+            tokio::pin!(outbound);
+            let outcome = tokio::select! {
+                outcome = &mut outbound => {
+                    outcome
+                }
+                () = inbound => {
+                    // The client closed or vanished: ask the upstream to close, and give it a
+                    // moment to say how the command ended.
+                    let _ = up_tx.close().await;
+                    tokio::time::timeout(UPSTREAM_CLOSE_GRACE, &mut outbound)
+                        .await
+                        .unwrap_or_default()
+                }
+            };
+            outcome
         };
+        // Bytes that arrived just before the end (the `exit` typed) are recorded too.
+        for recorder in [&mut input, &mut output].into_iter().flatten() {
+            if let Some(event) = recorder.flush() {
+                session.record(event);
+            }
+        }
+        let truncated = output.as_ref().is_some_and(TerminalRecorder::truncated);
         record_result(
             session,
             seq,
             outcome.status,
             outcome.signal,
-            outcome.truncated,
+            truncated,
             began.elapsed(),
         );
     }
 }
 
+/// What the client side records.
+struct Typing<'a> {
+    input: &'a mut Option<TerminalRecorder>,
+    typed: &'a mut Option<TypedLines>,
+    resizes: bool,
+    secret: &'a AtomicBool,
+}
+
+/// What the upstream side records; `secret` only for terminals.
+struct Showing<'a> {
+    output: &'a mut Option<TerminalRecorder>,
+    secret: Option<&'a AtomicBool>,
+}
+
 /// Client → upstream, until the client closes the channel or vanishes.
 async fn client_to_upstream(
     session: &Session,
-    _id: ChannelId,
+    id: ChannelId,
     mut client_rx: ChannelReadHalf,
     up_tx: &ChannelWriteHalf<russh::client::Msg>,
-    mut input: Option<TerminalRecorder>,
-    mut typed: Option<TypedLines>,
-    resizes: bool,
+    typing: Typing<'_>,
 ) {
+    let Typing {
+        input,
+        typed,
+        resizes,
+        secret,
+    } = typing;
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     loop {
         let msg = tokio::select! {
@@ -446,14 +499,26 @@ async fn client_to_upstream(
         match msg {
             Some(ChannelMsg::Data { data }) => {
                 session.bytes_in(data.len());
-                if let Some(recorder) = input.as_mut() {
-                    for event in recorder.push(&data, Instant::now()) {
-                        session.record(event);
+                if input.is_some() {
+                    let mut recorded = data.to_vec();
+                    let mut skip = 0;
+                    if secret.load(Ordering::Relaxed) {
+                        let (masked, ended) = recording::mask_secret(&mut recorded);
+                        // The secret and the Enter that ends it are not a typed line.
+                        skip = masked + usize::from(ended);
+                        if ended {
+                            secret.store(false, Ordering::Relaxed);
+                        }
                     }
-                }
-                if let Some(lines) = typed.as_mut() {
-                    for line in lines.push(&data) {
-                        session.record(EventBody::CommandReceived(command::typed(&line)));
+                    if let Some(recorder) = input.as_mut() {
+                        for event in recorder.push(&recorded, Instant::now()) {
+                            session.record(event);
+                        }
+                    }
+                    if let Some(lines) = typed.as_mut() {
+                        for line in lines.push(recorded.get(skip..).unwrap_or_default()) {
+                            session.record(EventBody::CommandReceived(command::typed(&line)));
+                        }
                     }
                 }
                 if up_tx.data_bytes(data).await.is_err() {
@@ -474,7 +539,7 @@ async fn client_to_upstream(
                         session.record(event);
                     }
                     session.record(EventBody::TerminalResized(TerminalResized {
-                        channel: u32::from(_id),
+                        channel: u32::from(id),
                         cols: u16::try_from(col_width).unwrap_or(u16::MAX),
                         rows: u16::try_from(row_height).unwrap_or(u16::MAX),
                         offset_ns: session.offset_ns(),
@@ -502,9 +567,10 @@ async fn upstream_to_client(
     id: ChannelId,
     mut up_rx: ChannelReadHalf,
     client_tx: &ChannelWriteHalf<Msg>,
-    mut output: Option<TerminalRecorder>,
+    showing: Showing<'_>,
     handle: &Handle,
 ) -> Outcome {
+    let Showing { output, secret } = showing;
     let mut outcome = Outcome::default();
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     let mut client_gone = false;
@@ -524,6 +590,11 @@ async fn upstream_to_client(
                 if let Some(recorder) = output.as_mut() {
                     for event in recorder.push(&data, Instant::now()) {
                         session.record(event);
+                    }
+                    if let Some(secret) = secret
+                        && recording::asks_for_secret(&data)
+                    {
+                        secret.store(true, Ordering::Relaxed);
                     }
                 }
                 if !client_gone && client_tx.data_bytes(data).await.is_err() {
@@ -563,11 +634,8 @@ async fn upstream_to_client(
             Some(_) => {}
         }
     }
-    if let Some(recorder) = output.as_mut() {
-        if let Some(event) = recorder.flush() {
-            session.record(event);
-        }
-        outcome.truncated = recorder.truncated();
+    if let Some(event) = output.as_mut().and_then(TerminalRecorder::flush) {
+        session.record(event);
     }
     let _ = client_tx.close().await;
     outcome

@@ -132,9 +132,49 @@ impl TerminalRecorder {
     }
 }
 
+/// Words that, at the end of a prompt, mean the next line typed is a secret.
+const SECRET_PROMPTS: [&str; 5] = ["password", "passphrase", "pin", "token", "secret"];
+
+/// Whether terminal output ends in a prompt for a secret (`[sudo] password for x: `,
+/// `Enter passphrase for key '...': `).
+pub fn asks_for_secret(output: &[u8]) -> bool {
+    let tail = output
+        .get(output.len().saturating_sub(120)..)
+        .unwrap_or(output);
+    let text = String::from_utf8_lossy(tail).to_lowercase();
+    let line = text.rsplit(['\n', '\r']).next().unwrap_or("").trim_end();
+    line.ends_with(':') && SECRET_PROMPTS.iter().any(|word| line.contains(word))
+}
+
+/// Masks typed secret bytes as `*` up to the end of the line; returns how many bytes were
+/// masked and whether the line ended (then the secret is over).
+pub fn mask_secret(data: &mut [u8]) -> (usize, bool) {
+    let end = data.iter().position(|b| *b == b'\r' || *b == b'\n');
+    let masked = end.unwrap_or(data.len());
+    for byte in data.iter_mut().take(masked) {
+        *byte = b'*';
+    }
+    (masked, end.is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_prompts_are_recognised_and_their_answer_masked() {
+        assert!(asks_for_secret(b"\r\n[sudo] password for dev: "));
+        assert!(asks_for_secret(
+            b"Enter passphrase for key '/root/.ssh/id': "
+        ));
+        assert!(!asks_for_secret(b"password changed\r\n$ "));
+        assert!(!asks_for_secret(b"root@web-1:~# "));
+        let mut typed = *b"hunter2\rls\r";
+        assert_eq!(mask_secret(&mut typed), (7, true));
+        assert_eq!(&typed, b"*******\rls\r");
+        let mut partial = *b"hun";
+        assert_eq!(mask_secret(&mut partial), (3, false));
+    }
 
     fn bytes(event: &EventBody) -> &[u8] {
         match event {
