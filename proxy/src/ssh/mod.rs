@@ -15,7 +15,8 @@
 //! # Layout
 //!
 //! - `listener`: accepting, the host key; `server`: the thin russh handler.
-//! - `session/`: a logged-in connection (`auth`, `approval`); `channel`: one session channel;
+//! - `session/`: a logged-in connection (`auth`, `approval`); `channel/`: one session channel
+//!   (deciding and opening; `relay`: both directions, recorded);
 //!   `forward`: direct-tcpip; `command`: command lines and typed lines; `recording`: terminal
 //!   events; `upstream`: the russh client; `error`.
 
