@@ -124,6 +124,14 @@ async fn allowed_env_passes_and_other_env_is_dropped() {
     cmd.env("BLASTWALL_COLOR", "blue").env("LC_SECRET", "x");
     let out = cmd.output().unwrap();
     assert_eq!(outcome(&out).0, "color=blue secret=\n");
+    let line = "echo color=$BLASTWALL_COLOR secret=$LC_SECRET";
+    let events = gateway.session_with_command(1, line).await;
+    let (_, command) = commands(&events)[0];
+    assert_eq!(command.protocol, schemas::Protocol::Ssh);
+    assert_eq!(
+        result_for(&events, line).command_tag.as_deref(),
+        Some("exit 0")
+    );
     gateway.stop().await;
 }
 
