@@ -29,6 +29,9 @@ pub struct Config {
     /// The upstreams agents reach by name.
     #[serde(default)]
     pub targets: Vec<proxy::config::TargetConfig>,
+    /// The SSH listener and its hosts; it runs only when the section is present.
+    #[serde(default)]
+    pub ssh: Option<proxy::config::SshListenerConfig>,
     /// What is allowed: the Cedar policy pack (`dir`, relative to the data directory; without
     /// it the built-in default pack) and how SQL is read for it.
     #[serde(default)]
@@ -63,6 +66,7 @@ impl Default for Config {
             identity: default_identity(),
             postgres: Default::default(),
             targets: Vec::new(),
+            ssh: None,
             policy: Default::default(),
             admin: default_admin(),
             recorder: Default::default(),
@@ -103,6 +107,7 @@ impl Config {
             identity: self.identity.clone(),
             postgres: self.postgres.clone(),
             targets: self.targets.clone(),
+            ssh: self.ssh.clone(),
             policy: self.policy.clone(),
             admin: self.admin.clone(),
             data_dir: self.data_dir.clone(),
@@ -142,6 +147,8 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("blastwall.example.toml");
         let config = Config::from_file(&path).expect("example parses");
         assert_eq!(config.log.kind, eventlog::config::LogKind::Embedded);
+        let ssh = config.ssh.expect("the example has an [ssh] section");
+        assert_eq!(ssh.targets[0].name, "web-1");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! - [`policy`]: facts about a command in, a verdict out; pure.
 //! - [`audit`]: the only code that builds events and hands them to the log.
 //! - [`postgres`]: the PostgreSQL wire-protocol gateway.
+//! - [`ssh`]: the SSH gateway (exec, shells, sftp, scp, git).
 //! - [`tls`]: certificates and connectors.
 
 pub mod audit;
@@ -23,4 +24,5 @@ pub mod identity;
 pub mod policy;
 pub mod postgres;
 pub mod server;
+pub mod ssh;
 pub mod tls;

@@ -17,13 +17,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::audit::Auditor;
-use crate::config::{PostgresListenerConfig, TargetConfig, target};
+use crate::config::{PostgresListenerConfig, SshListenerConfig, TargetConfig, target};
 use crate::identity::{
     IdentityConfig, IssuerKeys, LocalIssuer, TokenValidator, TrustedIssuer, jwks_router,
 };
 use crate::policy::cedar::PackSource;
 use crate::policy::{Policy, PolicyConfig};
 use crate::postgres::{self, Listener, ListenerSettings};
+use crate::ssh;
 use crate::tls;
 
 /// `[admin]`: a small HTTP listener for the local issuer's JWKS and health checks.
@@ -42,6 +43,8 @@ pub struct ProxySettings {
     pub postgres: PostgresListenerConfig,
     /// The targets.
     pub targets: Vec<TargetConfig>,
+    /// The SSH listener and its hosts, if wanted.
+    pub ssh: Option<SshListenerConfig>,
     /// The policies: the pack's directory (relative to `data_dir`; without it the built-in
     /// default pack), the search path, the dangerous functions.
     pub policy: PolicyConfig,
@@ -74,6 +77,8 @@ pub struct RunningProxy {
     pub postgres: SocketAddr,
     /// Where the admin listener listens, if any.
     pub admin: Option<SocketAddr>,
+    /// Where the SSH listener listens, if any.
+    pub ssh: Option<SocketAddr>,
     /// The names of the configured targets.
     pub targets: Vec<String>,
     /// Which policies are in force, for people.
@@ -95,6 +100,11 @@ pub fn local_issuer_key(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("keys/issuer-key.pem")
 }
 
+/// The path of the SSH listener's host key in the data directory (when `[ssh]` names none).
+pub fn ssh_host_key(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("keys/ssh-host-key")
+}
+
 /// Starts the listeners.
 pub async fn start(
     settings: ProxySettings,
@@ -112,8 +122,10 @@ pub async fn start(
         )),
         IssuerKeys::Remote(_) => None,
     };
-    let validator = TokenValidator::new(trusted, local.as_deref())
-        .map_err(|e| StartError::Config(e.to_string()))?;
+    let validator = Arc::new(
+        TokenValidator::new(trusted, local.as_deref())
+            .map_err(|e| StartError::Config(e.to_string()))?,
+    );
     let targets = target::resolve_all(&settings.targets).map_err(StartError::Config)?;
     let policy = Arc::new(
         settings
@@ -137,15 +149,40 @@ pub async fn start(
         config: settings.postgres,
         tls: acceptor,
         targets,
-        validator: Arc::new(validator),
-        policy,
-        auditor: Auditor::new(log, key),
+        validator: Arc::clone(&validator),
+        policy: Arc::clone(&policy),
+        auditor: Auditor::new(Arc::clone(&log), Arc::clone(&key)),
     }));
     let mut tasks = vec![tokio::spawn(postgres::serve(
         listener,
         tcp,
         shutdown.clone(),
     ))];
+    let ssh = match settings.ssh {
+        Some(config) => {
+            let (addr, task) = start_ssh(
+                &config,
+                ssh::SshListenerSettings {
+                    settings: config.resolve().map_err(StartError::Config)?,
+                    host_key: ssh::host_key(
+                        &config
+                            .host_key
+                            .clone()
+                            .unwrap_or_else(|| ssh_host_key(&settings.data_dir)),
+                    )
+                    .map_err(StartError::Config)?,
+                    validator,
+                    policy,
+                    auditor: Auditor::new(log, key),
+                },
+                shutdown.clone(),
+            )
+            .await?;
+            tasks.push(task);
+            Some(addr)
+        }
+        None => None,
+    };
     let policy_in_force = match store.source().clone() {
         PackSource::Dir(dir) => {
             let interval = settings.policy.reload_interval;
@@ -166,10 +203,27 @@ pub async fn start(
     Ok(RunningProxy {
         postgres,
         admin,
+        ssh,
         targets: target_names,
         policy: policy_in_force,
         tasks,
     })
+}
+
+async fn start_ssh(
+    config: &SshListenerConfig,
+    settings: ssh::SshListenerSettings,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
+    let address = config.listen;
+    let tcp = TcpListener::bind(address)
+        .await
+        .map_err(|source| StartError::Bind { address, source })?;
+    let bound = tcp
+        .local_addr()
+        .map_err(|source| StartError::Bind { address, source })?;
+    let listener = Arc::new(ssh::SshListener::new(settings));
+    Ok((bound, tokio::spawn(ssh::serve(listener, tcp, shutdown))))
 }
 
 fn listener_tls(

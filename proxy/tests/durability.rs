@@ -84,6 +84,7 @@ async fn strict_refuses_while_kafka_is_down_and_durable_goes_on() {
             target("strict-db", &cluster, &secret, "strict"),
             target("durable-db", &cluster, &secret, "durable"),
         ],
+        ssh: None,
         policy: Default::default(),
         admin: None,
         data_dir: data.path().to_owned(),

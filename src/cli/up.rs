@@ -98,6 +98,9 @@ pub async fn run(args: UpArgs, parts: Parts) -> anyhow::Result<ExitCode> {
         public_keys.display()
     );
     println!("  postgres        {}", proxy.postgres);
+    if let Some(ssh) = proxy.ssh {
+        println!("  ssh             {ssh} (ssh -p PORT TARGET@HOST, the token as the password)");
+    }
     println!("  policy          {}", proxy.policy);
     match proxy.targets.is_empty() {
         true => {

@@ -12,6 +12,7 @@
 //!   brokers that a test may stop and restart ([`kafka::Broker`]), via `scripts/kafka`.
 //! - [`postgres`]: throwaway PostgreSQL clusters ([`postgres::Cluster`]) from the
 //!   machine's server binaries, `initdb` into a temp dir.
+//! - [`ssh`]: throwaway OpenSSH servers ([`ssh::Sshd`]) on loopback, logins by key.
 //! - [`net`]: free loopback ports.
 //!
 //! # Example
@@ -29,5 +30,6 @@
 pub mod kafka;
 pub mod net;
 pub mod postgres;
+pub mod ssh;
 
 mod process;

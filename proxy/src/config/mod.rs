@@ -5,6 +5,7 @@
 //! uses. Secrets are never in the file: a target names the environment variable or the file
 //! that holds its password, and the value is read at start and never logged.
 
+pub mod ssh;
 pub mod target;
 
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use bytesize::ByteSize;
 use serde::Deserialize;
 
+pub use ssh::{SshListenerConfig, SshSettings, SshTarget};
 pub use target::{Secret, SecretSource, Target, TargetConfig, TargetTls, UpstreamTls};
 
 /// `[postgres]`: the Postgres listener.

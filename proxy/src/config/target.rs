@@ -143,7 +143,8 @@ impl TargetConfig {
     }
 }
 
-fn read_secret(target: &str, source: &SecretSource) -> Result<Secret, String> {
+/// Reads a secret from its source; `target` names it in errors.
+pub(crate) fn read_secret(target: &str, source: &SecretSource) -> Result<Secret, String> {
     let value = match source {
         SecretSource::Env(var) => std::env::var(var)
             .map_err(|_| format!("target {target}: environment variable {var} is not set"))?,

@@ -14,6 +14,7 @@ use std::time::SystemTime;
 use schemas::Protocol;
 
 use super::facts::MessageFacts;
+use super::ssh::SshFacts;
 
 /// What is asked, by whom, where.
 #[derive(Clone, Copy, Debug)]
@@ -72,4 +73,8 @@ pub trait Policy: Send + Sync {
 
     /// The verdict for one request.
     fn decide(&self, request: &Request<'_>) -> Decision;
+
+    /// The verdict for an SSH request (`ssh:exec`, `ssh:shell`, `ssh:sftp`, `ssh:forward`):
+    /// `request.text` is the command line and `request.facts` holds no statements.
+    fn decide_ssh(&self, request: &Request<'_>, ssh: &SshFacts) -> Decision;
 }

@@ -13,14 +13,17 @@
 //! - [`decision`]: the [`Policy`] trait, [`Request`], [`Decision`].
 //! - [`facts`]: SQL in, [`facts::MessageFacts`] out.
 //! - [`cedar`]: Cedar policy packs, their schema, loading and reloading, the engine.
+//! - [`ssh`]: the `ssh:*` actions and their facts.
 //! - [`config`]: `[policy]` and [`config::PolicyConfig::open`].
 
 pub mod cedar;
 pub mod config;
 pub mod decision;
 pub mod facts;
+pub mod ssh;
 
 pub use cedar::CedarPolicy;
 pub use config::{PolicyConfig, PolicyError};
 pub use decision::{Decision, Policy, Request};
 pub use facts::{MessageFacts, PreparedStatements, StatementFacts, StatementKind};
+pub use ssh::{SshAction, SshFacts};

@@ -91,6 +91,7 @@ impl Gateway {
                 tls: Default::default(),
                 durability: Default::default(),
             }],
+            ssh: None,
             policy,
             admin: None,
             data_dir: data.path().to_owned(),

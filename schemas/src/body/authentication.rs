@@ -42,6 +42,8 @@ pub enum AuthMethod {
     KeyboardInteractive,
     /// An HTTP `Authorization: Bearer` header (Kubernetes and HTTP targets).
     Bearer,
+    /// An SSH public key that the configuration binds to an identity (no token).
+    PublicKey,
 }
 
 /// Why authentication failed.

@@ -33,7 +33,9 @@ pub struct CommandReceived {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandSummary {
-    /// The policy action, e.g. `sql:select`, `sql:ddl`, `ssh:exec`, `k8s:delete`, `http:POST`.
+    /// The policy action, e.g. `sql:select`, `sql:ddl`, `ssh:exec`, `k8s:delete`, `http:POST`;
+    /// `ssh:typed-line` marks a line reconstructed, best effort, from a shell's keystrokes
+    /// (recorded, not decided: the shell was).
     pub action: String,
     /// Objects read: tables, paths, Kubernetes resources.
     pub reads: Vec<String>,

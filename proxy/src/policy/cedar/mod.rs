@@ -12,7 +12,7 @@
 //! - `schema` (+ `blastwall.cedarschema`), `pack` (the built-in default pack).
 //! - `load`: files → validated pack, problems with file and line; `store`: the pack in force.
 //! - `request`: entities and context; `inputs`: what the pack reads; `engine`: verdicts;
-//!   `verdicts`: the decision cache.
+//!   `verdicts`: the decision cache; `ssh`: the `ssh:*` actions.
 
 mod engine;
 mod inputs;
@@ -20,6 +20,7 @@ mod load;
 mod pack;
 mod request;
 mod schema;
+mod ssh;
 mod store;
 mod verdicts;
 
@@ -34,6 +35,7 @@ pub use store::{Loaded, PackSource, PolicyStore, Reloaded};
 
 use super::decision::{Decision, Policy, Request};
 use super::facts::{Analyzer, MessageFacts};
+use super::ssh::SshFacts;
 use verdicts::{Varying, Verdicts};
 
 /// Decides with the pack in force in a [`PolicyStore`], on facts from an [`Analyzer`].
@@ -106,6 +108,10 @@ impl Policy for CedarPolicy {
                 .insert(loaded.generation, request, varying, &decision);
         }
         decision
+    }
+
+    fn decide_ssh(&self, request: &Request<'_>, ssh: &SshFacts) -> Decision {
+        ssh::decide(&self.store.current(), request, ssh)
     }
 }
 

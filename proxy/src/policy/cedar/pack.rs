@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use super::load::PolicyFile;
 
 /// The pack's files, by name, as `examples/policies/` has them.
-const FILES: [(&str, &str); 3] = [
+const FILES: [(&str, &str); 4] = [
     (
         "10-permits.cedar",
         include_str!("../../../../examples/policies/10-permits.cedar"),
@@ -19,6 +19,10 @@ const FILES: [(&str, &str); 3] = [
     (
         "30-forbids.cedar",
         include_str!("../../../../examples/policies/30-forbids.cedar"),
+    ),
+    (
+        "40-ssh.cedar",
+        include_str!("../../../../examples/policies/40-ssh.cedar"),
     ),
 ];
 

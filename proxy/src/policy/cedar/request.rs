@@ -194,6 +194,9 @@ pub fn context(
         long(usize::try_from(seconds(request.time) % 86_400 / 3_600).unwrap_or(0))
     });
     add("weekday", &|| long(weekday(request.time)));
+    for ssh_only in ["command", "program", "forward_kind", "forward_to"] {
+        add(ssh_only, &|| string(""));
+    }
     if let (Some(Limit::Rows(rows)), true) = (facts.limit, inputs.reads("limit")) {
         pairs.push((
             "limit".to_owned(),
