@@ -360,6 +360,7 @@ fn refusal(seq: u64, decision: Decision) -> Option<Refusable> {
             policy,
             group,
             message,
+            ..
         } => Some(Refusable::Refused {
             seq,
             code: sqlstate::BLOCKED,
