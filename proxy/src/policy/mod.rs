@@ -23,4 +23,4 @@ pub mod facts;
 pub use cedar::CedarPolicy;
 pub use config::{PolicyConfig, PolicyError};
 pub use decision::{Decision, Policy, Request};
-pub use facts::{MessageFacts, PreparedStatements, StatementFacts, StatementKind};
+pub use facts::{MessageFacts, PreparedStatements, StatementFacts, StatementKind, fingerprint};
