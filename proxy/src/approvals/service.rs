@@ -78,9 +78,12 @@ pub struct Approvals {
     inner: Arc<Inner>,
 }
 
+/// The requests held here, by id, each with the channel its [`Held`] waits on.
+type Waiters = HashMap<Uuid, watch::Sender<Option<Resolution>>>;
+
 struct Inner {
     board: Mutex<Board>,
-    waiters: Mutex<HashMap<Uuid, watch::Sender<Option<Resolution>>>>,
+    waiters: Mutex<Waiters>,
     control: ControlAudit,
     settings: ApprovalsSettings,
     notifier: Option<mpsc::UnboundedSender<ApprovalPosted>>,
@@ -323,12 +326,7 @@ impl Approvals {
         }
     }
 
-    fn lock_waiters(
-        &self,
-    ) -> Result<
-        std::sync::MutexGuard<'_, HashMap<Uuid, watch::Sender<Option<Resolution>>>>,
-        ApprovalsError,
-    > {
+    fn lock_waiters(&self) -> Result<std::sync::MutexGuard<'_, Waiters>, ApprovalsError> {
         self.inner
             .waiters
             .lock()

@@ -22,6 +22,7 @@ use super::cancel::CancelRegistry;
 use super::error::{self, Severity};
 use super::startup::{self, Refusal, Startup};
 use super::{session, upstream};
+use crate::approvals::Approvals;
 use crate::audit::Auditor;
 use crate::config::{PostgresListenerConfig, Target};
 use crate::identity::TokenValidator;
@@ -41,6 +42,8 @@ pub struct ListenerSettings {
     pub policy: Arc<dyn Policy>,
     /// Where events go.
     pub auditor: Auditor,
+    /// Where statements that need approval are held.
+    pub approvals: Approvals,
 }
 
 /// The listener's shared state.
@@ -51,6 +54,7 @@ pub struct Listener {
     pub(super) validator: Arc<TokenValidator>,
     pub(super) policy: Arc<dyn Policy>,
     pub(super) auditor: Auditor,
+    pub(super) approvals: Approvals,
     pub(super) cancels: CancelRegistry,
     pub(super) max_message: usize,
     pub(super) record_rows_limit: usize,
@@ -70,6 +74,7 @@ impl Listener {
             validator: settings.validator,
             policy: settings.policy,
             auditor: settings.auditor,
+            approvals: settings.approvals,
             cancels: CancelRegistry::default(),
             max_message,
             record_rows_limit,

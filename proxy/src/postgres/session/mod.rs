@@ -12,6 +12,7 @@ mod capture;
 mod frontend;
 mod pending;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -26,7 +27,7 @@ use schemas::body::{
     SessionEnded, SessionStarted, Stage,
 };
 use schemas::{Actor, EventBody, Protocol, SessionContext};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tracing::Instrument;
 
@@ -35,6 +36,7 @@ use super::error::{self, Severity, sqlstate};
 use super::listener::Listener;
 use super::startup::Accepted;
 use super::upstream::{self, UpstreamError};
+use crate::approvals::Approvals;
 use crate::audit::SessionAudit;
 use crate::identity::Principal;
 use crate::policy::Policy;
@@ -51,8 +53,17 @@ pub struct Shared {
     pending: Mutex<Pending>,
     audit: SessionAudit,
     policy: Arc<dyn Policy>,
+    approvals: Approvals,
     principal: Principal,
+    /// The principal as events name it.
+    actor: Actor,
+    session_id: uuid::Uuid,
     target: String,
+    /// The target as events name it.
+    target_ref: schemas::Target,
+    /// Messages of blastwall's own for the client (a held statement's notice), sent by the
+    /// upstream side between two upstream messages.
+    notices: mpsc::UnboundedSender<PgWireBackendMessage>,
     client: std::net::IpAddr,
     counters: Counters,
     record_rows_limit: usize,
@@ -114,6 +125,7 @@ async fn serve(
         },
         client_addr: Some(peer.to_string()),
     };
+    let context_target = context.target.clone();
     let audit = listener.auditor.session(context, target.durability);
     let (counted, bytes) = CountingIo::wrap(io);
     let mut client_write = FramedWrite::new(counted.1, FrontendCodec::new(listener.max_message));
@@ -181,12 +193,18 @@ async fn serve(
         return;
     }
 
+    let (notices, notices_out) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         pending: Mutex::new(Pending::default()),
         audit: audit.clone(),
         policy: Arc::clone(&listener.policy),
+        approvals: listener.approvals.clone(),
+        actor: Actor::from(&principal),
         principal,
+        session_id,
         target: target.name.clone(),
+        target_ref: context_target,
+        notices,
         client: peer.ip(),
         counters: Counters::default(),
         record_rows_limit: listener.record_rows_limit,
@@ -203,6 +221,7 @@ async fn serve(
     let backend = server_side(
         Backend::new(Arc::clone(&shared), client_write),
         upstream_stream,
+        notices_out,
         stop,
         stopped,
         shutdown.clone(),
@@ -277,14 +296,21 @@ where
             Item = Result<pgwire::messages::PgWireFrontendMessage, super::codec::CodecError>,
         > + Unpin,
 {
+    // What the client sent while a statement of its was held, in order.
+    let mut backlog = VecDeque::new();
     let end = loop {
-        let message = tokio::select! {
-            message = client.next() => message,
-            _ = stopped.changed() => break None,
-            _ = shutdown.changed() => break None,
+        let message = match backlog.pop_front() {
+            Some(message) => Some(Ok(message)),
+            None => tokio::select! {
+                message = client.next() => message,
+                _ = stopped.changed() => break None,
+                _ = shutdown.changed() => break None,
+            },
         };
         let result = match message {
-            Some(Ok(message)) => handle_batch(&mut frontend, message, &mut client).await,
+            Some(Ok(message)) => {
+                handle_batch(&mut frontend, message, &mut client, &mut backlog).await
+            }
             Some(Err(e)) => Err(client_error(e)),
             None => Err(FrontendEnd::ClientGone),
         };
@@ -305,11 +331,13 @@ where
     end
 }
 
-/// Handles a message and whatever else the client already sent, then flushes once.
+/// Handles a message and whatever else the client already sent, then flushes once. A
+/// statement held for approval is waited for where it stands in the batch.
 async fn handle_batch<S, R>(
     frontend: &mut Frontend<S>,
     first: pgwire::messages::PgWireFrontendMessage,
     client: &mut R,
+    backlog: &mut VecDeque<pgwire::messages::PgWireFrontendMessage>,
 ) -> Result<bool, FrontendEnd>
 where
     S: futures::Sink<pgwire::messages::PgWireFrontendMessage, Error = super::codec::CodecError>
@@ -320,6 +348,14 @@ where
 {
     let mut go_on = frontend.handle(first).await?;
     while go_on {
+        if frontend.held().is_some() {
+            frontend::wait_for_approval(frontend, client, backlog).await?;
+            continue;
+        }
+        if let Some(message) = backlog.pop_front() {
+            go_on = frontend.handle(message).await?;
+            continue;
+        }
         match client.next().now_or_never() {
             Some(Some(Ok(message))) => go_on = frontend.handle(message).await?,
             Some(Some(Err(e))) => {
@@ -348,6 +384,7 @@ fn client_error(e: super::codec::CodecError) -> FrontendEnd {
 async fn server_side<W, U>(
     mut backend: Backend<W>,
     mut upstream: U,
+    mut notices: mpsc::UnboundedReceiver<PgWireBackendMessage>,
     stop: watch::Sender<Option<String>>,
     mut stopped: watch::Receiver<Option<String>>,
     mut shutdown: watch::Receiver<bool>,
@@ -359,6 +396,12 @@ where
     let end = loop {
         let message = tokio::select! {
             message = upstream.next() => message,
+            Some(notice) = notices.recv() => {
+                if backend.tell(notice).await.is_err() || backend.flush().await.is_err() {
+                    break Some(BackendEnd::ClientGone);
+                }
+                continue;
+            }
             _ = stopped.changed() => {
                 // The client side ended; a reason means the client broke the protocol.
                 let reason = stopped.borrow().clone().unwrap_or_default();

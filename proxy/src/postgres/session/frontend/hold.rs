@@ -1,0 +1,276 @@
+//! A statement held for approval, from the verdict to its settlement.
+//!
+//! When policy requires approval, the frontend asks whether a time-boxed grant covers the
+//! statement (then it runs, recorded as approved by that grant); otherwise it requests approval
+//! through `approvals` (the protocol-neutral hold the SSH gateway uses too), records
+//! `approval.requested`, tells the client at once with a NoticeResponse (the id and the
+//! command that approves it), and keeps the statement aside. The client side then waits
+//! ([`wait`]): for the outcome, while still reading the client, so that a client that leaves
+//! cancels the request, and messages it sends meanwhile (a batch's Sync) keep their order
+//! behind the held statement. Nothing reaches the upstream meanwhile, so an open transaction
+//! stays open. Approved, the statement is forwarded; denied, refused with 42501 and the
+//! approver's reason; expired, refused with 57014.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{Sink, Stream, StreamExt};
+use pgwire::messages::PgWireFrontendMessage;
+use pgwire::messages::extendedquery::Execute;
+use pgwire::messages::simplequery::Query;
+use schemas::EventBody;
+use schemas::body::{ApprovalDecided, ApprovalDecision};
+
+use super::{Forwarded, Frontend, FrontendEnd};
+use crate::approvals::{ApprovalOutcome, ApprovalRequest, Held, approve_command, deny_command};
+use crate::policy::{MessageFacts, fingerprint};
+use crate::postgres::codec::CodecError;
+use crate::postgres::error::{self, sqlstate};
+use crate::postgres::session::pending::{Command, Refusable};
+
+/// Messages a client may send while its statement is held before blastwall stops reading
+/// (the connection then pushes back, and a disconnect is noticed once the hold ends).
+const MAX_BACKLOG: usize = 1024;
+
+/// The message that asked for a command.
+pub(super) enum Asked {
+    /// A simple Query.
+    Query(Query),
+    /// An Execute of the extended protocol.
+    Execute(Execute),
+}
+
+/// What a command needing approval is decided as.
+pub(super) enum Ruling {
+    /// Forward it.
+    Forward,
+    /// Refuse it.
+    Refuse(Refusable),
+    /// Hold it until the approvers decide; the facts are applied if it runs.
+    Hold(Held, Arc<MessageFacts>),
+}
+
+/// The approval a policy asked for.
+pub(super) struct Ask<'a> {
+    pub seq: u64,
+    pub text: &'a str,
+    pub policy: String,
+    pub group: String,
+    pub message: String,
+    pub approvers: u32,
+    pub expires: Option<Duration>,
+}
+
+/// A command held for approval.
+pub(super) struct HeldStatement {
+    pub held: Held,
+    pub asked: Asked,
+    pub command: Command,
+    pub facts: Arc<MessageFacts>,
+}
+
+impl<S> Frontend<S>
+where
+    S: Sink<PgWireFrontendMessage, Error = CodecError> + Unpin,
+{
+    /// A grant lets the command through; otherwise it is requested, recorded and announced.
+    pub(super) async fn hold_for_approval(
+        &mut self,
+        ask: Ask<'_>,
+        facts: &Arc<MessageFacts>,
+    ) -> Result<Ruling, FrontendEnd> {
+        let shared = Arc::clone(&self.shared);
+        let fingerprint = fingerprint(ask.text);
+        if let Some(grant) = shared
+            .approvals
+            .grant(&shared.actor, &shared.target, &fingerprint)
+        {
+            let covered = ApprovalDecided {
+                approval_id: grant.approval_id,
+                decision: ApprovalDecision::Approve,
+                reason: Some(format!(
+                    "covered by the grant of approval {} until {}",
+                    grant.approval_id, grant.expires_at
+                )),
+                approver: Some(grant.granted_by),
+                grant_for_secs: None,
+            };
+            self.record(EventBody::ApprovalDecided(covered)).await?;
+            self.sql_prepared.apply(facts);
+            return Ok(Ruling::Forward);
+        }
+        let request = ApprovalRequest {
+            session_id: shared.session_id,
+            requester: shared.actor.clone(),
+            target: shared.target_ref.clone(),
+            command_seq: ask.seq,
+            command: ask.text.to_owned(),
+            summary: facts.summary(),
+            fingerprint,
+            policy: ask.policy.clone(),
+            group: ask.group.clone(),
+            approvers: ask.approvers,
+            expires: ask.expires,
+        };
+        let held = match shared.approvals.request(request).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(error = %e, "an approval could not be requested; statement refused");
+                shared.counters.block();
+                return Ok(Ruling::Refuse(Refusable::Refused {
+                    seq: ask.seq,
+                    code: sqlstate::NOT_RECORDED,
+                    message: "this statement needs approval, and blastwall cannot request it \
+                              right now; it was not run"
+                        .to_owned(),
+                }));
+            }
+        };
+        let requested = EventBody::ApprovalRequested(held.requested().clone());
+        if let Err(end) = self.record(requested).await {
+            let _ = held.cancel().await;
+            return Err(end);
+        }
+        let id = held.id();
+        tracing::info!(approval = %id, policy = %ask.policy, group = %ask.group, "statement held for approval");
+        let approvers = match ask.approvers {
+            0 | 1 => format!("a member of {}", ask.group),
+            n => format!("{n} members of {}", ask.group),
+        };
+        let notice = format!(
+            "blastwall: this statement needs approval by {approvers} (policy {}: {}). \
+             Approval {id} requested; waiting until {}. To approve: {}  To refuse: {}",
+            ask.policy,
+            ask.message,
+            held.requested().expires_at,
+            approve_command(id),
+            deny_command(id),
+        );
+        let _ = shared.notices.send(error::notice(notice));
+        Ok(Ruling::Hold(held, Arc::clone(facts)))
+    }
+
+    /// The held command, if any.
+    pub fn held(&mut self) -> Option<&mut Held> {
+        self.held.as_mut().map(|h| &mut h.held)
+    }
+
+    /// Settles the held command: records the decision, then forwards or refuses it.
+    pub async fn resume(&mut self, outcome: ApprovalOutcome) -> Forwarded {
+        let Some(HeldStatement {
+            held,
+            asked,
+            mut command,
+            facts,
+        }) = self.held.take()
+        else {
+            return Ok(());
+        };
+        let id = held.id();
+        let seq = command.seq;
+        let reason = |d: &ApprovalDecided| d.reason.clone().unwrap_or_default();
+        let (decided, refused) = match outcome {
+            ApprovalOutcome::Approved(votes) => (votes, None),
+            ApprovalOutcome::Denied(vote) => {
+                let who = vote.approver.as_ref().map_or("", |a| a.subject.as_str());
+                let message = format!("approval {id} was denied by {who}: {}", reason(&vote));
+                (vec![vote], Some((sqlstate::BLOCKED, message)))
+            }
+            ApprovalOutcome::Expired(decided) => {
+                let message = format!(
+                    "approval {id} expired ({}); the statement was not run",
+                    reason(&decided)
+                );
+                (vec![decided], Some((sqlstate::APPROVAL_EXPIRED, message)))
+            }
+            ApprovalOutcome::Cancelled(decided) => {
+                let message = format!("approval {id} was cancelled; the statement was not run");
+                (vec![decided], Some((sqlstate::APPROVAL_EXPIRED, message)))
+            }
+        };
+        for body in decided {
+            self.record(EventBody::ApprovalDecided(body)).await?;
+        }
+        drop(held);
+        command.started = Instant::now();
+        match refused {
+            None => {
+                tracing::info!(approval = %id, "approved statement resumed");
+                self.sql_prepared.apply(&facts);
+                self.settle(asked, command, None).await
+            }
+            Some((code, message)) => {
+                tracing::info!(approval = %id, code, "held statement refused");
+                self.shared.counters.block();
+                let refused = Refusable::Refused { seq, code, message };
+                self.settle(asked, command, Some(refused)).await
+            }
+        }
+    }
+
+    /// The client left while its command was held: the request is withdrawn and recorded so.
+    pub async fn withdraw(&mut self) {
+        let Some(statement) = self.held.take() else {
+            return;
+        };
+        if let Some(cancelled) = statement.held.cancel().await
+            && self
+                .shared
+                .audit
+                .record(EventBody::ApprovalDecided(cancelled))
+                .is_err()
+        {
+            tracing::warn!("the cancellation of an approval could not be recorded");
+        }
+    }
+
+    async fn record(&self, body: EventBody) -> Result<u64, FrontendEnd> {
+        self.shared
+            .audit
+            .record_durable(body)
+            .await
+            .map_err(|e| FrontendEnd::NotRecorded(e.to_string()))
+    }
+}
+
+/// Waits for the held command's outcome while reading the client: what it sends meanwhile
+/// joins `backlog`; if it leaves, the request is withdrawn. First sends upstream what came
+/// before the held command, so that it runs (and answers) in order.
+pub async fn wait<S, R>(
+    frontend: &mut Frontend<S>,
+    client: &mut R,
+    backlog: &mut VecDeque<PgWireFrontendMessage>,
+) -> Forwarded
+where
+    S: Sink<PgWireFrontendMessage, Error = CodecError> + Unpin,
+    R: Stream<Item = Result<PgWireFrontendMessage, CodecError>> + Unpin,
+{
+    frontend.flush().await?;
+    loop {
+        let Some(held) = frontend.held() else {
+            return Ok(());
+        };
+        tokio::select! {
+            outcome = held.outcome() => {
+                frontend.resume(outcome).await?;
+                return frontend.flush().await;
+            }
+            message = client.next(), if backlog.len() < MAX_BACKLOG => match message {
+                Some(Ok(PgWireFrontendMessage::Terminate(_))) => {
+                    frontend.withdraw().await;
+                    return Err(FrontendEnd::Terminated);
+                }
+                Some(Ok(message)) => backlog.push_back(message),
+                Some(Err(CodecError::Io(_))) | None => {
+                    frontend.withdraw().await;
+                    return Err(FrontendEnd::ClientGone);
+                }
+                Some(Err(e)) => {
+                    frontend.withdraw().await;
+                    return Err(FrontendEnd::ProtocolViolation(e.to_string()));
+                }
+            },
+        }
+    }
+}
