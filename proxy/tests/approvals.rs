@@ -137,10 +137,21 @@ async fn inside_a_transaction_an_extended_protocol_statement_is_held_and_the_tra
         (dropped.map(|_| ()), count)
     });
     let view = waiting_for(&bob, "DROP TABLE doomed").await;
-    // The transaction is open upstream, idle, with the insert not yet visible outside it.
-    let open = gateway
-        .direct_async("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'")
-        .await;
+    // The transaction is open upstream (mid-batch: the DROP's Parse and Bind went ahead), with
+    // the insert not yet visible outside it.
+    let mut open = String::new();
+    for _ in 0..50 {
+        open = gateway
+            .direct_async(
+                "SELECT count(*) FROM pg_stat_activity WHERE xact_start IS NOT NULL \
+                 AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+            )
+            .await;
+        if open.trim() == "1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(open.trim(), "1");
     assert_eq!(
         gateway

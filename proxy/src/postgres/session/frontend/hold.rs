@@ -80,6 +80,8 @@ where
         ask: Ask<'_>,
         facts: &Arc<MessageFacts>,
     ) -> Result<Ruling, FrontendEnd> {
+        // What came before in the batch runs now, in order, whatever the approvers take.
+        self.flush().await?;
         let shared = Arc::clone(&self.shared);
         let fingerprint = fingerprint(ask.text);
         if let Some(grant) = shared
