@@ -506,3 +506,43 @@ async fn a_proxy_that_stops_answers_its_held_clients_and_marks_their_requests_ex
     verify_session(events, &keys).unwrap();
     assert_eq!(decided(events)[0].decision, ApprovalDecision::Expired);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_request_withdraws_a_held_statement_and_the_session_goes_on() {
+    let gateway = start("10m").await;
+    gateway.direct_async("CREATE TABLE spared (id int)").await;
+    let client = std::sync::Arc::new(gateway.connect(&gateway.token()).await);
+    let cancel = client.cancel_token();
+    let waiter = {
+        let client = client.clone();
+        tokio::spawn(async move { client.simple_query("DROP TABLE spared").await })
+    };
+    let bob = gateway.approver("bob@example.com", &["dba"]);
+    let view = waiting_for(&bob, "DROP TABLE spared").await;
+    cancel.cancel_query(tokio_postgres::NoTls).await.unwrap();
+
+    let error = waiter.await.unwrap().expect_err("cancelled");
+    let db = error.as_db_error().expect("an ErrorResponse");
+    assert_eq!(db.code().code(), "57014");
+    assert!(
+        db.message()
+            .contains("canceling statement due to user request"),
+        "{}",
+        db.message()
+    );
+    client
+        .simple_query("SELECT 1")
+        .await
+        .expect("the session goes on");
+    assert_eq!(bob.show(view.id).await.unwrap().status, "cancelled");
+    assert!(table_exists(&gateway, "spared").await);
+    drop(client);
+
+    let events = session_with_approval(&gateway).await;
+    let end = decided(&events)[0];
+    assert_eq!(end.decision, ApprovalDecision::Cancelled);
+    assert_eq!(
+        end.reason.as_deref(),
+        Some("the client cancelled the statement")
+    );
+}

@@ -401,17 +401,13 @@ impl Held {
         }
     }
 
-    /// Withdraws the request (the client went away); returns the `approval.decided` body to
-    /// record, or `None` when a decision got there first.
-    pub async fn cancel(mut self) -> Option<ApprovalDecided> {
+    /// Withdraws the request (the client went away, or cancelled), saying `why`; returns the
+    /// `approval.decided` body to record, or `None` when a decision got there first.
+    pub async fn cancel(mut self, why: &str) -> Option<ApprovalDecided> {
         self.done = true;
         let id = self.id();
         self.approvals
-            .end(
-                id,
-                ApprovalDecision::Cancelled,
-                "the client disconnected while the command was held",
-            )
+            .end(id, ApprovalDecision::Cancelled, why)
             .await;
         self.approvals.forget(id);
         match self.resolved.borrow().clone() {

@@ -1,11 +1,14 @@
 //! Cancel requests: blastwall hands clients its own BackendKeyData and maps it to the
 //! upstream session's, so a client can cancel its query without ever seeing upstream keys.
+//! A cancel also wakes the session's `interrupt`, which withdraws a statement held for
+//! approval (nothing runs upstream to cancel then).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use rand::Rng;
+use tokio::sync::Notify;
 
 use crate::config::Target;
 
@@ -14,6 +17,19 @@ struct Entry {
     target: Target,
     upstream_pid: i32,
     upstream_secret: Bytes,
+    interrupt: Arc<Notify>,
+}
+
+/// What a matching cancel request reaches.
+pub struct Cancel {
+    /// The upstream to send the cancel to.
+    pub target: Target,
+    /// The upstream session's pid.
+    pub upstream_pid: i32,
+    /// The upstream session's secret.
+    pub upstream_secret: Bytes,
+    /// Woken (only if waited on) to withdraw a statement held for approval.
+    pub interrupt: Arc<Notify>,
 }
 
 /// The live sessions' cancel keys.
@@ -29,6 +45,7 @@ impl CancelRegistry {
         target: &Target,
         upstream_pid: i32,
         upstream_secret: Bytes,
+        interrupt: Arc<Notify>,
     ) -> (i32, i32) {
         let mut rng = rand::thread_rng();
         let Ok(mut sessions) = self.sessions.lock() else {
@@ -45,6 +62,7 @@ impl CancelRegistry {
                 target: target.clone(),
                 upstream_pid,
                 upstream_secret: upstream_secret.clone(),
+                interrupt: Arc::clone(&interrupt),
             };
             sessions.insert(pid, entry);
             return (pid, secret);
@@ -58,8 +76,8 @@ impl CancelRegistry {
         }
     }
 
-    /// The upstream to cancel for a client's (pid, secret), if they match a live session.
-    pub fn lookup(&self, pid: i32, secret: &[u8]) -> Option<(Target, i32, Bytes)> {
+    /// What to cancel for a client's (pid, secret), if they match a live session.
+    pub fn lookup(&self, pid: i32, secret: &[u8]) -> Option<Cancel> {
         let sessions = self.sessions.lock().ok()?;
         let entry = sessions.get(&pid)?;
         // Compare without an early exit, so timing does not reveal a partial match.
@@ -70,12 +88,11 @@ impl CancelRegistry {
                 .zip(secret)
                 .fold(0u8, |acc, (a, b)| acc | (a ^ b))
                 == 0;
-        same.then(|| {
-            (
-                entry.target.clone(),
-                entry.upstream_pid,
-                entry.upstream_secret.clone(),
-            )
+        same.then(|| Cancel {
+            target: entry.target.clone(),
+            upstream_pid: entry.upstream_pid,
+            upstream_secret: entry.upstream_secret.clone(),
+            interrupt: Arc::clone(&entry.interrupt),
         })
     }
 }

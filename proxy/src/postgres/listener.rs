@@ -110,11 +110,16 @@ async fn connection(
     match startup::accept(&listener, stream, peer).await {
         Startup::Session(accepted) => session::run(listener, *accepted, peer, shutdown).await,
         Startup::Cancel { pid, secret } => {
-            if let Some((target, upstream_pid, upstream_secret)) =
-                listener.cancels.lookup(pid, &secret)
-                && let Err(e) = upstream::cancel(&target, upstream_pid, &upstream_secret).await
-            {
-                tracing::warn!(error = %e, "cancel request could not be passed on");
+            if let Some(cancel) = listener.cancels.lookup(pid, &secret) {
+                // A statement held for approval is withdrawn; one running upstream is
+                // cancelled there.
+                cancel.interrupt.notify_waiters();
+                let sent =
+                    upstream::cancel(&cancel.target, cancel.upstream_pid, &cancel.upstream_secret)
+                        .await;
+                if let Err(e) = sent {
+                    tracing::warn!(error = %e, "cancel request could not be passed on");
+                }
             }
         }
         Startup::Refused(refusal) => refused(&listener, refusal, peer).await,

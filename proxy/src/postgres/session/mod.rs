@@ -27,7 +27,7 @@ use schemas::body::{
     SessionEnded, SessionStarted, Stage,
 };
 use schemas::{Actor, EventBody, Protocol, SessionContext};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tracing::Instrument;
 
@@ -64,6 +64,8 @@ pub struct Shared {
     /// Messages of blastwall's own for the client (a held statement's notice), sent by the
     /// upstream side between two upstream messages.
     notices: mpsc::UnboundedSender<PgWireBackendMessage>,
+    /// Woken by the client's cancel request.
+    interrupt: Arc<Notify>,
     client: std::net::IpAddr,
     counters: Counters,
     record_rows_limit: usize,
@@ -175,9 +177,13 @@ async fn serve(
         }
     };
 
-    let key = listener
-        .cancels
-        .register(&target, upstream.pid, upstream.secret.clone());
+    let interrupt = Arc::new(Notify::new());
+    let key = listener.cancels.register(
+        &target,
+        upstream.pid,
+        upstream.secret.clone(),
+        Arc::clone(&interrupt),
+    );
     if greet(&mut client_write, &upstream.parameters, key)
         .await
         .is_err()
@@ -205,6 +211,7 @@ async fn serve(
         target: target.name.clone(),
         target_ref: context_target,
         notices,
+        interrupt,
         client: peer.ip(),
         counters: Counters::default(),
         record_rows_limit: listener.record_rows_limit,

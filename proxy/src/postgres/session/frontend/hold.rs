@@ -6,8 +6,8 @@
 //! `approval.requested`, tells the client at once with a NoticeResponse (the id and the
 //! command that approves it), and keeps the statement aside. The client side then waits
 //! ([`wait`]): for the outcome, while still reading the client, so that a client that leaves
-//! cancels the request, and messages it sends meanwhile (a batch's Sync) keep their order
-//! behind the held statement. Nothing reaches the upstream meanwhile, so an open transaction
+//! cancels the request, a cancel request withdraws it (57014), and messages it sends
+//! meanwhile (a batch's Sync) keep their order behind the held statement. Nothing reaches the upstream meanwhile, so an open transaction
 //! stays open. Approved, the statement is forwarded; denied, refused with 42501 and the
 //! approver's reason; expired, refused with 57014.
 
@@ -131,7 +131,7 @@ where
         };
         let requested = EventBody::ApprovalRequested(held.requested().clone());
         if let Err(end) = self.record(requested).await {
-            let _ = held.cancel().await;
+            let _ = held.cancel("the request could not be recorded").await;
             return Err(end);
         }
         let id = held.id();
@@ -170,24 +170,30 @@ where
             return Ok(());
         };
         let id = held.id();
+        let policy = held.requested().policy.clone();
         let seq = command.seq;
         let reason = |d: &ApprovalDecided| d.reason.clone().unwrap_or_default();
         let (decided, refused) = match outcome {
             ApprovalOutcome::Approved(votes) => (votes, None),
             ApprovalOutcome::Denied(vote) => {
                 let who = vote.approver.as_ref().map_or("", |a| a.subject.as_str());
-                let message = format!("approval {id} was denied by {who}: {}", reason(&vote));
+                let message = format!(
+                    "approval {id} for policy {policy} was denied by {who}: {}",
+                    reason(&vote)
+                );
                 (vec![vote], Some((sqlstate::BLOCKED, message)))
             }
             ApprovalOutcome::Expired(decided) => {
                 let message = format!(
-                    "approval {id} expired ({}); the statement was not run",
+                    "approval {id} for policy {policy} expired ({}); the statement was not run",
                     reason(&decided)
                 );
                 (vec![decided], Some((sqlstate::APPROVAL_EXPIRED, message)))
             }
             ApprovalOutcome::Cancelled(decided) => {
-                let message = format!("approval {id} was cancelled; the statement was not run");
+                let message = format!(
+                    "approval {id} for policy {policy} was cancelled; the statement was not run"
+                );
                 (vec![decided], Some((sqlstate::APPROVAL_EXPIRED, message)))
             }
         };
@@ -216,7 +222,8 @@ where
         let Some(statement) = self.held.take() else {
             return;
         };
-        if let Some(cancelled) = statement.held.cancel().await
+        let why = "the client disconnected while the command was held";
+        if let Some(cancelled) = statement.held.cancel(why).await
             && self
                 .shared
                 .audit
@@ -225,6 +232,36 @@ where
         {
             tracing::warn!("the cancellation of an approval could not be recorded");
         }
+    }
+
+    /// The client cancelled (a CancelRequest): the request is withdrawn and the statement
+    /// refused with 57014, as PostgreSQL refuses a cancelled statement; the session goes on.
+    pub async fn interrupt(&mut self) -> Forwarded {
+        let Some(HeldStatement {
+            held,
+            asked,
+            command,
+            ..
+        }) = self.held.take()
+        else {
+            return Ok(());
+        };
+        let id = held.id();
+        let policy = held.requested().policy.clone();
+        if let Some(cancelled) = held.cancel("the client cancelled the statement").await {
+            self.record(EventBody::ApprovalDecided(cancelled)).await?;
+        }
+        tracing::info!(approval = %id, "held statement cancelled by the client");
+        self.shared.counters.block();
+        let refused = Refusable::Refused {
+            seq: command.seq,
+            code: sqlstate::APPROVAL_EXPIRED,
+            message: format!(
+                "canceling statement due to user request: approval {id} for policy {policy} \
+                 was withdrawn; the statement was not run"
+            ),
+        };
+        self.settle(asked, command, Some(refused)).await
     }
 
     async fn record(&self, body: EventBody) -> Result<u64, FrontendEnd> {
@@ -249,6 +286,7 @@ where
     R: Stream<Item = Result<PgWireFrontendMessage, CodecError>> + Unpin,
 {
     frontend.flush().await?;
+    let interrupt = Arc::clone(&frontend.shared.interrupt);
     loop {
         let Some(held) = frontend.held() else {
             return Ok(());
@@ -256,6 +294,10 @@ where
         tokio::select! {
             outcome = held.outcome() => {
                 frontend.resume(outcome).await?;
+                return frontend.flush().await;
+            }
+            _ = interrupt.notified() => {
+                frontend.interrupt().await?;
                 return frontend.flush().await;
             }
             message = client.next(), if backlog.len() < MAX_BACKLOG => match message {
