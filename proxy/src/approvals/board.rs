@@ -61,6 +61,19 @@ pub enum VoteRefused {
     AlreadyVoted(Uuid),
 }
 
+/// Whether a requester may decide their own request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SelfApproval {
+    /// No: someone else must decide (the default).
+    #[default]
+    Refused,
+    /// Yes (a team of one).
+    Allowed,
+}
+
+/// How long a request is remembered after it expired, so that `show` still finds it.
+const REMEMBER_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// A request and the votes it has.
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -77,23 +90,36 @@ pub struct Entry {
 pub struct Board {
     entries: HashMap<Uuid, Entry>,
     grants: HashMap<Uuid, GrantIssued>,
-    /// Whether a requester may decide their own request.
-    allow_self_approval: bool,
+    self_approval: SelfApproval,
 }
 
 impl Board {
-    /// An empty board; `allow_self_approval` lets a requester decide their own requests.
-    pub fn new(allow_self_approval: bool) -> Self {
+    /// An empty board.
+    pub fn new(self_approval: SelfApproval) -> Self {
         Board {
-            allow_self_approval,
+            self_approval,
             ..Board::default()
         }
+    }
+
+    /// Forgets requests and grants that ended long before `now`, so memory stays bounded
+    /// however long the proxy runs.
+    fn forget_before(&mut self, now: Timestamp) {
+        let keep = |expires_at: Timestamp| {
+            expires_at
+                .checked_add(REMEMBER_FOR)
+                .is_none_or(|until| until > now)
+        };
+        self.entries
+            .retain(|_, e| keep(e.posted.request.expires_at));
+        self.grants.retain(|_, g| g.expires_at > now);
     }
 
     /// Applies an event; returns the resolution when this event ended a request.
     pub fn apply(&mut self, event: &ControlEvent) -> Option<(Uuid, Resolution)> {
         match &event.body {
             ControlBody::ApprovalRequested(posted) => {
+                self.forget_before(event.time);
                 let id = posted.request.approval_id;
                 self.entries.entry(id).or_insert_with(|| Entry {
                     posted: posted.clone(),
@@ -113,7 +139,7 @@ impl Board {
 
     fn decided(&mut self, decided: &ApprovalDecided) -> Option<(Uuid, Resolution)> {
         let id = decided.approval_id;
-        let allow_self = self.allow_self_approval;
+        let self_approval = self.self_approval;
         let entry = self.entries.get_mut(&id)?;
         if entry.resolution.is_some() {
             return None;
@@ -123,7 +149,7 @@ impl Board {
                 let approver = decided.approver.as_ref()?;
                 // Votes were checked where they were cast; a vote that breaks the rules here
                 // (forged, or cast under other settings) is ignored: fail closed.
-                if eligible(entry, approver, allow_self).is_err() {
+                if eligible(entry, approver, self_approval).is_err() {
                     tracing::warn!(approval = %id, "a vote that breaks the approval rules was ignored");
                     return None;
                 }
@@ -161,7 +187,7 @@ impl Board {
         if entry.posted.request.expires_at <= now {
             return Err(VoteRefused::Expired(id));
         }
-        eligible(entry, approver, self.allow_self_approval)?;
+        eligible(entry, approver, self.self_approval)?;
         Ok(decision == ApprovalDecision::Approve && entry.approvals.len() + 1 >= required(entry))
     }
 
@@ -204,7 +230,11 @@ fn required(entry: &Entry) -> usize {
 }
 
 /// May `approver` vote on `entry`?
-fn eligible(entry: &Entry, approver: &Actor, allow_self: bool) -> Result<(), VoteRefused> {
+fn eligible(
+    entry: &Entry,
+    approver: &Actor,
+    self_approval: SelfApproval,
+) -> Result<(), VoteRefused> {
     let id = entry.posted.request.approval_id;
     if !approver.agents.is_empty() || !approver.is_authenticated() {
         return Err(VoteRefused::Agent);
@@ -215,7 +245,8 @@ fn eligible(entry: &Entry, approver: &Actor, allow_self: bool) -> Result<(), Vot
             group: group.clone(),
         });
     }
-    if !allow_self && approver.subject == entry.posted.requester.subject {
+    if self_approval == SelfApproval::Refused && approver.subject == entry.posted.requester.subject
+    {
         return Err(VoteRefused::SelfApproval);
     }
     let voted = entry.approvals.iter().any(|v| {

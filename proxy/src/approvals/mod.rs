@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use board::{Entry, Resolution, VoteRefused};
+pub use board::{Entry, Resolution, SelfApproval, VoteRefused};
 pub use service::{ApprovalOutcome, ApprovalRequest, Approvals, Held};
 pub use webhook::WebhookConfig;
 
@@ -75,7 +75,7 @@ pub struct ApprovalsSettings {
     /// How long a held command waits by default.
     pub default_expiry: Duration,
     /// Whether a requester may decide their own request.
-    pub allow_self_approval: bool,
+    pub self_approval: SelfApproval,
     /// Where approvers reach the API (for links), if known.
     pub public_url: Option<String>,
     /// The webhook, if any, with the link base resolved.
@@ -92,7 +92,10 @@ impl ApprovalsConfig {
             .map(|u| u.trim_end_matches('/').to_owned());
         ApprovalsSettings {
             default_expiry: self.default_expiry,
-            allow_self_approval: self.allow_self_approval,
+            self_approval: match self.allow_self_approval {
+                true => SelfApproval::Allowed,
+                false => SelfApproval::Refused,
+            },
             webhook: self.webhook.clone().map(|w| w.settings(public_url.clone())),
             public_url,
         }

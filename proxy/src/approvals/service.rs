@@ -107,7 +107,7 @@ impl Approvals {
         let notifier = settings.webhook.clone().map(Notifier::start);
         let approvals = Approvals {
             inner: Arc::new(Inner {
-                board: Mutex::new(Board::new(settings.allow_self_approval)),
+                board: Mutex::new(Board::new(settings.self_approval)),
                 waiters: Mutex::new(HashMap::new()),
                 control,
                 settings,

@@ -62,7 +62,7 @@ const ID: Uuid = Uuid::from_u128(9);
 
 #[test]
 fn one_approval_from_the_group_approves() {
-    let mut board = Board::new(false);
+    let mut board = Board::new(SelfApproval::Refused);
     board.apply(&posted(1));
     let bob = person("bob", &["dba"]);
     assert_eq!(
@@ -77,7 +77,7 @@ fn one_approval_from_the_group_approves() {
 
 #[test]
 fn outsiders_agents_and_the_requester_cannot_decide() {
-    let mut board = Board::new(false);
+    let mut board = Board::new(SelfApproval::Refused);
     board.apply(&posted(1));
     let now = Timestamp::now();
     let check = |actor: &Actor| board.check_vote(ID, actor, ApprovalDecision::Approve, now);
@@ -101,7 +101,7 @@ fn outsiders_agents_and_the_requester_cannot_decide() {
 
 #[test]
 fn self_approval_can_be_allowed() {
-    let mut board = Board::new(true);
+    let mut board = Board::new(SelfApproval::Allowed);
     board.apply(&posted(1));
     let me = person("dev@example.com", &["dba"]);
     assert_eq!(
@@ -112,7 +112,7 @@ fn self_approval_can_be_allowed() {
 
 #[test]
 fn two_approvers_must_be_distinct() {
-    let mut board = Board::new(false);
+    let mut board = Board::new(SelfApproval::Refused);
     board.apply(&posted(2));
     let bob = person("bob", &["dba"]);
     assert_eq!(
@@ -138,7 +138,7 @@ fn two_approvers_must_be_distinct() {
 
 #[test]
 fn a_deny_ends_it_and_later_votes_change_nothing() {
-    let mut board = Board::new(false);
+    let mut board = Board::new(SelfApproval::Refused);
     board.apply(&posted(2));
     let (_, resolution) = board
         .apply(&vote(person("bob", &["dba"]), ApprovalDecision::Deny))
@@ -162,7 +162,7 @@ fn a_deny_ends_it_and_later_votes_change_nothing() {
 
 #[test]
 fn applying_twice_is_applying_once() {
-    let mut board = Board::new(false);
+    let mut board = Board::new(SelfApproval::Refused);
     board.apply(&posted(1));
     board.apply(&posted(1));
     let bob = vote(person("bob", &["dba"]), ApprovalDecision::Approve);
@@ -172,7 +172,7 @@ fn applying_twice_is_applying_once() {
 
 #[test]
 fn a_grant_covers_the_same_party_target_and_fingerprint_until_it_expires() {
-    let mut board = Board::new(false);
+    let mut board = Board::new(SelfApproval::Refused);
     let now = Timestamp::now();
     let grant = GrantIssued {
         approval_id: ID,
@@ -215,7 +215,7 @@ fn a_grant_covers_the_same_party_target_and_fingerprint_until_it_expires() {
 
 #[test]
 fn an_unknown_or_expired_request_takes_no_vote() {
-    let mut board = Board::new(false);
+    let mut board = Board::new(SelfApproval::Refused);
     let bob = person("bob", &["dba"]);
     assert_eq!(
         board.check_vote(ID, &bob, ApprovalDecision::Approve, Timestamp::now()),
@@ -229,4 +229,20 @@ fn an_unknown_or_expired_request_takes_no_vote() {
         board.check_vote(ID, &bob, ApprovalDecision::Approve, later),
         Err(VoteRefused::Expired(ID))
     );
+}
+
+#[test]
+fn requests_long_expired_are_forgotten_when_new_ones_come() {
+    let mut board = Board::new(SelfApproval::Refused);
+    board.apply(&posted(1));
+    let mut later = posted(1);
+    later.time = Timestamp::now()
+        .checked_add(Duration::from_secs(2 * 3600))
+        .unwrap();
+    if let ControlBody::ApprovalRequested(p) = &mut later.body {
+        p.request.approval_id = Uuid::from_u128(10);
+    }
+    board.apply(&later);
+    assert!(board.get(ID).is_none());
+    assert!(board.get(Uuid::from_u128(10)).is_some());
 }
