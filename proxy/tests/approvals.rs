@@ -546,3 +546,53 @@ async fn a_cancel_request_withdraws_a_held_statement_and_the_session_goes_on() {
         Some("the client cancelled the statement")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelined_statement_behind_a_held_one_waits_its_turn() {
+    let gateway = start("10m").await;
+    gateway
+        .direct_async("CREATE TABLE doomed (id int); CREATE TABLE log (what text)")
+        .await;
+    let client = gateway.connect(&gateway.token()).await;
+    let bob = gateway.approver("bob@example.com", &["dba"]);
+    // Prepared first, then pipelined: Bind/Execute/Sync of the DROP, then of the INSERT, sent
+    // back to back on the one connection.
+    let drop = client.prepare("DROP TABLE doomed").await.unwrap();
+    let insert = client
+        .prepare("INSERT INTO log VALUES ('after the drop')")
+        .await
+        .unwrap();
+    let both = tokio::spawn(async move {
+        let (dropped, inserted) =
+            tokio::join!(client.execute(&drop, &[]), client.execute(&insert, &[]));
+        (dropped.map(|_| ()), inserted.unwrap())
+    });
+    let view = waiting_for(&bob, "DROP TABLE doomed").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        gateway
+            .direct_async("SELECT count(*) FROM log")
+            .await
+            .trim(),
+        "0",
+        "what follows the held statement waits behind it"
+    );
+    bob.approve(view.id, None, None).await.unwrap();
+    let (dropped, inserted) = both.await.unwrap();
+    dropped.expect("the DROP ran once approved");
+    assert_eq!(inserted, 1);
+    assert!(!table_exists(&gateway, "doomed").await);
+    let events = session_with_approval(&gateway).await;
+    let texts: Vec<String> = common::commands(&events)
+        .iter()
+        .map(|(_, c)| c.text.clone())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "DROP TABLE doomed",
+            "INSERT INTO log VALUES ('after the drop')"
+        ],
+        "recorded in the client's order"
+    );
+}
