@@ -5,7 +5,9 @@
 //! ReadyForQuery) and relays in both directions at once: `frontend` decides and forwards what
 //! the client asks, `backend` records and returns what the server answers, `pending` ties the
 //! two together. When either side ends, the other is stopped; a client that vanished while a
-//! query runs gets that query cancelled upstream. The session's last event is sealed.
+//! query runs gets that query cancelled upstream. A statement held for approval is waited for
+//! here, on the client side, where it stands in its batch (`frontend::hold`); the upstream side
+//! passes blastwall's notices to the client meanwhile. The session's last event is sealed.
 
 mod backend;
 mod capture;
