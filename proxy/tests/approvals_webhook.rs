@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use common::Gateway;
-use common::approvals::{holding_policy, waiting_for, with_admin};
+use common::approvals::{decided, holding_policy, requested, waiting_for, with_admin};
 use proxy::approvals::WebhookConfig;
+use schemas::body::ApprovalDecision;
 use serde_json::Value;
 
 /// A receiver answering with `statuses` in turn (the last one from then on), recording what
@@ -116,6 +117,14 @@ async fn a_held_statement_is_announced_with_retries_and_back_off() {
 
     bob.deny(view.id, "test over".into()).await.unwrap();
     assert!(waiter.await.unwrap().is_err());
+    let events = gateway
+        .ended_session(1, |events| !requested(events).is_empty())
+        .await;
+    assert_eq!(
+        requested(&events)[0].approval_id,
+        view.id,
+        "the announced request"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,5 +141,10 @@ async fn a_refused_notification_is_not_retried_and_the_hold_goes_on() {
     assert_eq!(receiver.got.lock().unwrap().len(), 1, "a 400 is final");
 
     bob.approve(view.id, None, None).await.unwrap();
-    waiter.await.unwrap().expect("approved all the same");
+    let dropped = waiter.await.unwrap();
+    dropped.expect("approved all the same");
+    let events = gateway
+        .ended_session(1, |events| !requested(events).is_empty())
+        .await;
+    assert_eq!(decided(&events)[0].decision, ApprovalDecision::Approve);
 }
