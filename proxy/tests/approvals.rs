@@ -521,7 +521,11 @@ async fn a_cancel_request_withdraws_a_held_statement_and_the_session_goes_on() {
     let view = waiting_for(&bob, "DROP TABLE spared").await;
     cancel.cancel_query(tokio_postgres::NoTls).await.unwrap();
 
-    let error = waiter.await.unwrap().expect_err("cancelled");
+    let error = tokio::time::timeout(Duration::from_secs(20), waiter)
+        .await
+        .expect("the cancel request withdrew the held statement")
+        .unwrap()
+        .expect_err("cancelled");
     let db = error.as_db_error().expect("an ErrorResponse");
     assert_eq!(db.code().code(), "57014");
     assert!(

@@ -1,14 +1,15 @@
 //! Cancel requests: blastwall hands clients its own BackendKeyData and maps it to the
 //! upstream session's, so a client can cancel its query without ever seeing upstream keys.
-//! A cancel also wakes the session's `interrupt`, which withdraws a statement held for
+//! A cancel also counts in the session's [`Interrupts`], which withdraws a statement held for
 //! approval (nothing runs upstream to cancel then).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use rand::Rng;
-use tokio::sync::Notify;
+use tokio::sync::watch;
 
 use crate::config::Target;
 
@@ -17,7 +18,52 @@ struct Entry {
     target: Target,
     upstream_pid: i32,
     upstream_secret: Bytes,
-    interrupt: Arc<Notify>,
+    interrupt: Interrupts,
+}
+
+/// A session's cancel requests, for a statement held for approval: counted (not a wake-up, so
+/// one sent just before the session starts waiting is not lost), and while a statement is
+/// held they go no further (nothing runs upstream, and a cancel sent there would hit
+/// whatever the client runs next).
+#[derive(Debug)]
+pub struct SessionInterrupts {
+    sent: watch::Sender<u64>,
+    holding: AtomicBool,
+}
+
+/// A session's interrupts, shared with the registry.
+pub type Interrupts = Arc<SessionInterrupts>;
+
+impl SessionInterrupts {
+    /// None sent yet, nothing held.
+    pub fn new() -> Interrupts {
+        Arc::new(SessionInterrupts {
+            sent: watch::Sender::new(0),
+            holding: AtomicBool::new(false),
+        })
+    }
+
+    /// Counts a cancel request; `true` when a held statement takes it, so that it must not
+    /// be passed upstream.
+    pub fn cancel(&self) -> bool {
+        self.sent.send_modify(|sent| *sent += 1);
+        self.holding.load(Ordering::SeqCst)
+    }
+
+    /// How many were sent so far.
+    pub fn count(&self) -> u64 {
+        *self.sent.borrow()
+    }
+
+    /// Waits on the count.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.sent.subscribe()
+    }
+
+    /// A statement is held (or no longer).
+    pub fn set_holding(&self, holding: bool) {
+        self.holding.store(holding, Ordering::SeqCst);
+    }
 }
 
 /// What a matching cancel request reaches.
@@ -28,8 +74,8 @@ pub struct Cancel {
     pub upstream_pid: i32,
     /// The upstream session's secret.
     pub upstream_secret: Bytes,
-    /// Woken (only if waited on) to withdraw a statement held for approval.
-    pub interrupt: Arc<Notify>,
+    /// Counted, to withdraw a statement held for approval.
+    pub interrupt: Interrupts,
 }
 
 /// The live sessions' cancel keys.
@@ -45,7 +91,7 @@ impl CancelRegistry {
         target: &Target,
         upstream_pid: i32,
         upstream_secret: Bytes,
-        interrupt: Arc<Notify>,
+        interrupt: Interrupts,
     ) -> (i32, i32) {
         let mut rng = rand::thread_rng();
         let Ok(mut sessions) = self.sessions.lock() else {

@@ -113,7 +113,9 @@ async fn connection(
             if let Some(cancel) = listener.cancels.lookup(pid, &secret) {
                 // A statement held for approval is withdrawn; one running upstream is
                 // cancelled there.
-                cancel.interrupt.notify_waiters();
+                if cancel.interrupt.cancel() {
+                    return;
+                }
                 let sent =
                     upstream::cancel(&cancel.target, cancel.upstream_pid, &cancel.upstream_secret)
                         .await;

@@ -185,9 +185,10 @@ where
         match ruling {
             Ruling::Forward => self.settle(asked, command, None).await,
             Ruling::Refuse(refused) => self.settle(asked, command, Some(refused)).await,
-            Ruling::Hold(held, facts) => {
+            Ruling::Hold(held, facts, interrupts_before) => {
                 self.held = Some(HeldStatement {
-                    held,
+                    held: *held,
+                    interrupts_before,
                     asked,
                     command,
                     facts,

@@ -29,7 +29,7 @@ use schemas::body::{
     SessionEnded, SessionStarted, Stage,
 };
 use schemas::{Actor, EventBody, Protocol, SessionContext};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tracing::Instrument;
 
@@ -67,7 +67,7 @@ pub struct Shared {
     /// upstream side between two upstream messages.
     notices: mpsc::UnboundedSender<PgWireBackendMessage>,
     /// Woken by the client's cancel request.
-    interrupt: Arc<Notify>,
+    interrupt: super::cancel::Interrupts,
     client: std::net::IpAddr,
     counters: Counters,
     record_rows_limit: usize,
@@ -179,7 +179,7 @@ async fn serve(
         }
     };
 
-    let interrupt = Arc::new(Notify::new());
+    let interrupt = super::cancel::SessionInterrupts::new();
     let key = listener.cancels.register(
         &target,
         upstream.pid,

@@ -47,8 +47,9 @@ pub(super) enum Ruling {
     Forward,
     /// Refuse it.
     Refuse(Refusable),
-    /// Hold it until the approvers decide; the facts are applied if it runs.
-    Hold(Held, Arc<MessageFacts>),
+    /// Hold it until the approvers decide; the facts are applied if it runs; the count of
+    /// cancel requests when the hold began.
+    Hold(Box<Held>, Arc<MessageFacts>, u64),
 }
 
 /// The approval a policy asked for.
@@ -65,6 +66,8 @@ pub(super) struct Ask<'a> {
 /// A command held for approval.
 pub(super) struct HeldStatement {
     pub held: Held,
+    /// Cancel requests counted before the hold began: only a later one withdraws it.
+    pub interrupts_before: u64,
     pub asked: Asked,
     pub command: Command,
     pub facts: Arc<MessageFacts>,
@@ -82,6 +85,7 @@ where
     ) -> Result<Ruling, FrontendEnd> {
         // What came before in the batch runs now, in order, whatever the approvers take.
         self.flush().await?;
+        let interrupts_before = self.shared.interrupt.count();
         let shared = Arc::clone(&self.shared);
         let fingerprint = fingerprint(ask.text);
         if let Some(grant) = shared
@@ -150,7 +154,12 @@ where
             deny_command(id),
         );
         let _ = shared.notices.send(error::notice(notice));
-        Ok(Ruling::Hold(held, Arc::clone(facts)))
+        shared.interrupt.set_holding(true);
+        Ok(Ruling::Hold(
+            Box::new(held),
+            Arc::clone(facts),
+            interrupts_before,
+        ))
     }
 
     /// The held command, if any.
@@ -165,6 +174,7 @@ where
             asked,
             mut command,
             facts,
+            ..
         }) = self.held.take()
         else {
             return Ok(());
@@ -286,8 +296,26 @@ where
     R: Stream<Item = Result<PgWireFrontendMessage, CodecError>> + Unpin,
 {
     frontend.flush().await?;
-    let interrupt = Arc::clone(&frontend.shared.interrupt);
+    let interrupts = Arc::clone(&frontend.shared.interrupt);
+    let ended = waiting(frontend, client, backlog).await;
+    interrupts.set_holding(false);
+    ended
+}
+
+async fn waiting<S, R>(
+    frontend: &mut Frontend<S>,
+    client: &mut R,
+    backlog: &mut VecDeque<PgWireFrontendMessage>,
+) -> Forwarded
+where
+    S: Sink<PgWireFrontendMessage, Error = CodecError> + Unpin,
+    R: Stream<Item = Result<PgWireFrontendMessage, CodecError>> + Unpin,
+{
+    let mut interrupts = frontend.shared.interrupt.subscribe();
     loop {
+        let Some(before) = frontend.held.as_ref().map(|h| h.interrupts_before) else {
+            return Ok(());
+        };
         let Some(held) = frontend.held() else {
             return Ok(());
         };
@@ -296,7 +324,7 @@ where
                 frontend.resume(outcome).await?;
                 return frontend.flush().await;
             }
-            _ = interrupt.notified() => {
+            _ = async { interrupts.wait_for(|sent| *sent > before).await.is_ok() } => {
                 frontend.interrupt().await?;
                 return frontend.flush().await;
             }
