@@ -39,6 +39,9 @@ pub struct Config {
     /// The admin HTTP listener (the local issuer's JWKS, health).
     #[serde(default = "default_admin")]
     pub admin: Option<proxy::server::AdminConfig>,
+    /// Approvals: how long held statements wait, who may decide, the webhook to notify.
+    #[serde(default)]
+    pub approvals: proxy::approvals::ApprovalsConfig,
     /// The recorder: the Parquet archive of the events stream (`dir`, relative to the data
     /// directory), how often it is written, and whether `blastwall up` starts it.
     #[serde(default)]
@@ -69,6 +72,7 @@ impl Default for Config {
             ssh: None,
             policy: Default::default(),
             admin: default_admin(),
+            approvals: Default::default(),
             recorder: Default::default(),
         }
     }
@@ -110,6 +114,7 @@ impl Config {
             ssh: self.ssh.clone(),
             policy: self.policy.clone(),
             admin: self.admin.clone(),
+            approvals: self.approvals.clone(),
             data_dir: self.data_dir.clone(),
         }
     }

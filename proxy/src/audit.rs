@@ -7,6 +7,9 @@
 //! command, so a command never runs unrecorded. `record` queues and returns at once: results
 //! are recorded after the fact, and a durable command event later in the session covers them.
 //!
+//! Control events (approval requests, votes, grants: `schemas::control`) are not part of any
+//! session's chain; [`ControlAudit`] appends them, durably, to the control stream.
+//!
 //! Fails closed: when the log refuses an event, `record_durable` returns the error and the
 //! session refuses the command. Not here: what an event says (the listeners decide).
 
@@ -14,6 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use eventlog::{Durability, EventLog, Record, Stream};
 use schemas::body::SessionEnded;
+use schemas::control::ControlEvent;
 use schemas::{Actor, ChainBuilder, EventBody, SealingKey, SessionContext, Timestamp};
 use tokio::sync::{mpsc, oneshot};
 
@@ -45,6 +49,18 @@ impl Auditor {
         Auditor { log, key }
     }
 
+    /// Posts control events to the control stream of the same log.
+    pub fn control(&self) -> ControlAudit {
+        ControlAudit {
+            log: Arc::clone(&self.log),
+        }
+    }
+
+    /// The log itself, for the readers of its control stream.
+    pub fn log(&self) -> &Arc<dyn EventLog> {
+        &self.log
+    }
+
     /// Starts recording a session; `durability` applies to `record_durable`.
     pub fn session(&self, context: SessionContext, durability: Durability) -> SessionAudit {
         let (queue, work) = mpsc::unbounded_channel();
@@ -59,6 +75,28 @@ impl Auditor {
             order: Arc::new(Mutex::new(Order::Open { next_seq: 0 })),
             queue,
             durability,
+        }
+    }
+}
+
+/// Appends control events, keyed by their approval, each on local disk before `post` returns.
+#[derive(Clone)]
+pub struct ControlAudit {
+    log: Arc<dyn EventLog>,
+}
+
+impl ControlAudit {
+    /// Appends `event` to the control stream.
+    pub async fn post(&self, event: &ControlEvent) -> Result<(), AuditError> {
+        let value = serde_json::to_vec(event).map_err(|e| closed(e.to_string()))?;
+        let record = Record::new(event.approval_id().to_string(), value);
+        match self
+            .log
+            .append(Stream::Control, vec![record], Durability::Durable)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(AuditError::Log(e.to_string())),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The proxy's one entry point: from checked settings to running listeners.
 //!
 //! `start` resolves targets (reading their secrets), builds the token validator (with the local
-//! issuer when configured), the policy and TLS, binds the listeners and returns their
+//! issuer when configured), the policy and TLS, starts the approvals (reading the control
+//! stream; their API is served on the admin listener), binds the listeners and returns their
 //! addresses; the listeners stop when `shutdown` turns true. The binary's `up` and `proxy`
 //! commands call it, and so do the end-to-end tests, with port 0.
 
@@ -16,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::approvals::{self, Approvals, ApprovalsConfig};
 use crate::audit::Auditor;
 use crate::config::{PostgresListenerConfig, SshListenerConfig, TargetConfig, target};
 use crate::identity::{
@@ -48,8 +50,10 @@ pub struct ProxySettings {
     /// The policies: the pack's directory (relative to `data_dir`; without it the built-in
     /// default pack), the search path, the dangerous functions.
     pub policy: PolicyConfig,
-    /// The admin HTTP listener, if wanted.
+    /// The admin HTTP listener, if wanted (it serves the approvals API).
     pub admin: Option<AdminConfig>,
+    /// Approvals: default expiry, self-approval, the webhook.
+    pub approvals: ApprovalsConfig,
     /// The data directory: the local issuer's key and the self-signed certificate live here.
     pub data_dir: PathBuf,
 }
@@ -136,6 +140,22 @@ pub async fn start(
     let store = Arc::clone(policy.store());
     let policy: Arc<dyn Policy> = policy;
     let acceptor = listener_tls(&settings.postgres, &settings.data_dir)?;
+    let auditor = Auditor::new(Arc::clone(&log), key);
+
+    // The admin listener is bound first: its address is the default link in notifications.
+    let admin_tcp = match &settings.admin {
+        Some(admin) => Some(bind(admin.listen).await?),
+        None => None,
+    };
+    let admin_addr = admin_tcp.as_ref().map(|(_, addr)| *addr);
+    let (approvals, approvals_task) = Approvals::start(
+        settings.approvals.settings(admin_addr),
+        Arc::clone(&log),
+        auditor.control(),
+        shutdown.clone(),
+    )
+    .await
+    .map_err(|e| StartError::Config(format!("approvals: {e}")))?;
 
     let address = settings.postgres.listen;
     let tcp = TcpListener::bind(address)
@@ -151,13 +171,13 @@ pub async fn start(
         targets,
         validator: Arc::clone(&validator),
         policy: Arc::clone(&policy),
-        auditor: Auditor::new(Arc::clone(&log), Arc::clone(&key)),
+        auditor: auditor.clone(),
+        approvals: approvals.clone(),
     }));
-    let mut tasks = vec![tokio::spawn(postgres::serve(
-        listener,
-        tcp,
-        shutdown.clone(),
-    ))];
+    let mut tasks = vec![
+        tokio::spawn(postgres::serve(listener, tcp, shutdown.clone())),
+        approvals_task,
+    ];
     let ssh = match settings.ssh {
         Some(config) => {
             let (addr, task) = start_ssh(
@@ -171,9 +191,9 @@ pub async fn start(
                             .unwrap_or_else(|| ssh_host_key(&settings.data_dir)),
                     )
                     .map_err(StartError::Config)?,
-                    validator,
+                    validator: Arc::clone(&validator),
                     policy,
-                    auditor: Auditor::new(log, key),
+                    auditor,
                 },
                 shutdown.clone(),
             )
@@ -192,13 +212,13 @@ pub async fn start(
         PackSource::Builtin => "the built-in default pack (see examples/policies)".to_owned(),
     };
 
-    let admin = match (settings.admin, local) {
-        (Some(admin), local) => {
-            let (addr, task) = serve_admin(admin.listen, local, shutdown).await?;
-            tasks.push(task);
+    let admin = match admin_tcp {
+        Some((tcp, addr)) => {
+            let api = approvals::http::router(approvals, validator);
+            tasks.push(serve_admin(tcp, local, api, shutdown));
             Some(addr)
         }
-        (None, _) => None,
+        None => None,
     };
     Ok(RunningProxy {
         postgres,
@@ -243,23 +263,28 @@ fn listener_tls(
     tls::acceptor(&cert, &key).map_err(|e| StartError::Config(e.to_string()))
 }
 
-async fn serve_admin(
-    address: SocketAddr,
-    local: Option<Arc<LocalIssuer>>,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
+async fn bind(address: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
     let tcp = TcpListener::bind(address)
         .await
         .map_err(|source| StartError::Bind { address, source })?;
     let bound = tcp
         .local_addr()
         .map_err(|source| StartError::Bind { address, source })?;
+    Ok((tcp, bound))
+}
+
+fn serve_admin(
+    tcp: TcpListener,
+    local: Option<Arc<LocalIssuer>>,
+    api: axum::Router,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     let health = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
     let router = match local {
-        Some(issuer) => health.merge(jwks_router(issuer)),
-        None => health,
+        Some(issuer) => health.merge(jwks_router(issuer)).merge(api),
+        None => health.merge(api),
     };
-    let task = tokio::spawn(async move {
+    tokio::spawn(async move {
         let stopped = async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         };
@@ -269,6 +294,5 @@ async fn serve_admin(
         {
             tracing::error!(error = %e, "admin listener failed");
         }
-    });
-    Ok((bound, task))
+    })
 }

@@ -69,7 +69,7 @@ impl Tokens {
 }
 
 fn is_refusal(message: &str) -> bool {
-    message.contains("blocked by policy") || message.contains("requires approval by")
+    message.contains("blocked by policy") || message.contains("the statement was not run")
 }
 
 /// What running a case in one protocol gave.

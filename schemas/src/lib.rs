@@ -24,6 +24,7 @@
 //! | [`digest`] | [`Digest`]: SHA-256, lowercase hex on the wire |
 //! | [`canonical`] | RFC 8785 canonical JSON (integers only) |
 //! | [`chain`] | [`ChainBuilder`] and the verifiers, [`ChainBreak`] |
+//! | [`control`] | [`control::ControlEvent`]: requests, decisions and grants for every proxy |
 //! | [`seal`] | [`SealingKey`], [`PublicKeys`], [`Seal`]: Ed25519 seals and key files |
 //! | [`arrow`] | the archive's `events` table: Arrow schema, column names, body column |
 //! | [`json_schema`] | the JSON Schema of events (`event.schema.json`) |
@@ -90,6 +91,7 @@ pub mod arrow;
 pub mod body;
 pub mod canonical;
 pub mod chain;
+pub mod control;
 pub mod digest;
 pub mod event;
 pub mod json_schema;

@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand, each turning its arguments into validated
 //! settings and calling one entry point of a library.
 
+mod approvals;
 mod keys;
 mod log;
 mod policy;
@@ -51,6 +52,9 @@ enum Command {
     Policy(policy::PolicyCommand),
     /// Archive the events stream as Parquet, exactly once, until stopped.
     Recorder(recorder::RecorderArgs),
+    /// Decide statements held for approval (list, show, approve, deny).
+    #[command(subcommand)]
+    Approvals(approvals::ApprovalsCommand),
 }
 
 /// Where the configuration and the data directory come from; shared by every subcommand.
@@ -89,5 +93,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Log(command) => log::run(command).await,
         Command::Policy(command) => policy::run(command),
         Command::Recorder(args) => recorder::run(args).await,
+        Command::Approvals(command) => approvals::run(command).await,
     }
 }

@@ -271,6 +271,7 @@ fn print_verdict(evaluation: &Evaluation) {
             policy,
             group,
             message,
+            ..
         } => {
             println!("verdict: approval required from {group}");
             println!("deciding policy: {policy}");
@@ -354,6 +355,7 @@ mod json {
                 policy,
                 group,
                 message,
+                ..
             } => json!({
                 "verdict": "approval", "policy": policy, "group": group, "message": message
             }),

@@ -110,6 +110,7 @@ pub async fn run(args: UpArgs, parts: Parts) -> anyhow::Result<ExitCode> {
     }
     if let Some(admin) = proxy.admin {
         println!("  admin           http://{admin} (JWKS at /.well-known/jwks.json)");
+        println!("  approvals       http://{admin}/v1/approvals (`blastwall approvals list`)");
     }
     if let Some((_, settings)) = &recorder {
         println!(

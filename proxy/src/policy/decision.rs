@@ -63,6 +63,10 @@ pub enum Decision {
         group: String,
         /// What the client is told.
         message: String,
+        /// How many distinct members of `group` must approve (`@approvers`, at least 1).
+        approvers: u32,
+        /// How long the statement may wait (`@expires`); `None` for the configured default.
+        expires: Option<std::time::Duration>,
     },
 }
 

@@ -25,5 +25,5 @@ pub mod ssh;
 pub use cedar::CedarPolicy;
 pub use config::{PolicyConfig, PolicyError};
 pub use decision::{Decision, Policy, Request};
-pub use facts::{MessageFacts, PreparedStatements, StatementFacts, StatementKind};
+pub use facts::{MessageFacts, PreparedStatements, StatementFacts, StatementKind, fingerprint};
 pub use ssh::{SshAction, SshFacts};

@@ -25,6 +25,8 @@ pub mod sqlstate {
     pub const UPSTREAM_REJECTED: &str = "08004";
     /// The event log cannot record the statement, so it does not run (system_error).
     pub const NOT_RECORDED: &str = "58000";
+    /// A held statement whose approval expired or was withdrawn (query_canceled).
+    pub const APPROVAL_EXPIRED: &str = "57014";
     /// Something that should not happen (internal_error).
     pub const INTERNAL: &str = "XX000";
 }

@@ -22,6 +22,7 @@ use super::cancel::CancelRegistry;
 use super::error::{self, Severity};
 use super::startup::{self, Refusal, Startup};
 use super::{session, upstream};
+use crate::approvals::Approvals;
 use crate::audit::Auditor;
 use crate::config::{PostgresListenerConfig, Target};
 use crate::identity::TokenValidator;
@@ -41,6 +42,8 @@ pub struct ListenerSettings {
     pub policy: Arc<dyn Policy>,
     /// Where events go.
     pub auditor: Auditor,
+    /// Where statements that need approval are held.
+    pub approvals: Approvals,
 }
 
 /// The listener's shared state.
@@ -51,6 +54,7 @@ pub struct Listener {
     pub(super) validator: Arc<TokenValidator>,
     pub(super) policy: Arc<dyn Policy>,
     pub(super) auditor: Auditor,
+    pub(super) approvals: Approvals,
     pub(super) cancels: CancelRegistry,
     pub(super) max_message: usize,
     pub(super) record_rows_limit: usize,
@@ -70,6 +74,7 @@ impl Listener {
             validator: settings.validator,
             policy: settings.policy,
             auditor: settings.auditor,
+            approvals: settings.approvals,
             cancels: CancelRegistry::default(),
             max_message,
             record_rows_limit,
@@ -105,11 +110,18 @@ async fn connection(
     match startup::accept(&listener, stream, peer).await {
         Startup::Session(accepted) => session::run(listener, *accepted, peer, shutdown).await,
         Startup::Cancel { pid, secret } => {
-            if let Some((target, upstream_pid, upstream_secret)) =
-                listener.cancels.lookup(pid, &secret)
-                && let Err(e) = upstream::cancel(&target, upstream_pid, &upstream_secret).await
-            {
-                tracing::warn!(error = %e, "cancel request could not be passed on");
+            if let Some(cancel) = listener.cancels.lookup(pid, &secret) {
+                // A statement held for approval is withdrawn; one running upstream is
+                // cancelled there.
+                if cancel.interrupt.cancel() {
+                    return;
+                }
+                let sent =
+                    upstream::cancel(&cancel.target, cancel.upstream_pid, &cancel.upstream_secret)
+                        .await;
+                if let Err(e) = sent {
+                    tracing::warn!(error = %e, "cancel request could not be passed on");
+                }
             }
         }
         Startup::Refused(refusal) => refused(&listener, refusal, peer).await,

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod approvals;
 pub mod raw;
 
 use std::collections::BTreeMap;
@@ -94,6 +95,7 @@ impl Gateway {
             ssh: None,
             policy,
             admin: None,
+            approvals: Default::default(),
             data_dir: data.path().to_owned(),
         };
         adjust(&mut settings);
@@ -268,29 +270,7 @@ impl Gateway {
 
     /// Every event in the log, by session, in seq order.
     pub async fn sessions(&self) -> BTreeMap<uuid::Uuid, Vec<Event>> {
-        let reader = EmbeddedReader::open(self.data.path().join("log"), EmbeddedOptions::default());
-        let consumer = format!("test-{}", uuid::Uuid::now_v7().simple());
-        let mut sub = reader
-            .subscribe(Stream::Events, &consumer)
-            .expect("subscribe");
-        let mut sessions: BTreeMap<uuid::Uuid, Vec<Event>> = BTreeMap::new();
-        loop {
-            let batch = sub
-                .poll(10_000, Duration::from_millis(100))
-                .await
-                .expect("read log");
-            if batch.is_empty() {
-                break;
-            }
-            for entry in batch {
-                let event: Event = serde_json::from_slice(&entry.value).expect("event json");
-                sessions.entry(event.session_id).or_default().push(event);
-            }
-        }
-        for events in sessions.values_mut() {
-            events.sort_by_key(|e| e.seq);
-        }
-        sessions
+        read_sessions(self.data.path()).await
     }
 
     /// Waits until `count` sessions have ended (their sealed last event is in the log).
@@ -336,12 +316,71 @@ impl Gateway {
         }
     }
 
+    /// Where the admin listener (JWKS, the approvals API) listens, when started with one.
+    pub fn admin(&self) -> Option<SocketAddr> {
+        self.running.as_ref().and_then(|r| r.admin)
+    }
+
+    /// Every event on the control stream (approval requests, votes, grants), in order.
+    pub async fn control_events(&self) -> Vec<schemas::control::ControlEvent> {
+        read_control(self.data.path()).await
+    }
+
+    /// Stops the proxy and hands back the cluster and the data directory (with the log).
+    pub async fn stop_keeping_data(mut self) -> (testkit::postgres::Cluster, tempfile::TempDir) {
+        let _ = self.stop.send(true);
+        if let Some(running) = self.running.take() {
+            running.wait().await;
+        }
+        (self.cluster, self.data)
+    }
+
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         if let Some(running) = self.running.take() {
             running.wait().await;
         }
     }
+}
+
+/// Every event in the embedded log under `data`, by session, in seq order.
+pub async fn read_sessions(data: &std::path::Path) -> BTreeMap<uuid::Uuid, Vec<Event>> {
+    let mut sessions: BTreeMap<uuid::Uuid, Vec<Event>> = BTreeMap::new();
+    for value in read_stream(data, Stream::Events).await {
+        let event: Event = serde_json::from_slice(&value).expect("event json");
+        sessions.entry(event.session_id).or_default().push(event);
+    }
+    for events in sessions.values_mut() {
+        events.sort_by_key(|e| e.seq);
+    }
+    sessions
+}
+
+/// Every event on the control stream of the embedded log under `data`, in order.
+pub async fn read_control(data: &std::path::Path) -> Vec<schemas::control::ControlEvent> {
+    read_stream(data, Stream::Control)
+        .await
+        .iter()
+        .map(|value| serde_json::from_slice(value).expect("control event json"))
+        .collect()
+}
+
+async fn read_stream(data: &std::path::Path, stream: Stream) -> Vec<bytes::Bytes> {
+    let reader = EmbeddedReader::open(data.join("log"), EmbeddedOptions::default());
+    let consumer = format!("test-{}", uuid::Uuid::now_v7().simple());
+    let mut sub = reader.subscribe(stream, &consumer).expect("subscribe");
+    let mut values = Vec::new();
+    loop {
+        let batch = sub
+            .poll(10_000, Duration::from_millis(100))
+            .await
+            .expect("read log");
+        if batch.is_empty() {
+            break;
+        }
+        values.extend(batch.into_iter().map(|entry| entry.value));
+    }
+    values
 }
 
 pub struct Psql {

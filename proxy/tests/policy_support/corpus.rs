@@ -78,7 +78,8 @@ impl Case {
     pub fn refusal(&self) -> String {
         let policy = self.policy.as_deref().unwrap_or("?");
         match self.verdict.as_str() {
-            "approval" => format!("policy {policy} requires approval by"),
+            // Held, and (nobody approving in the tests) expired.
+            "approval" => format!("for policy {policy} expired"),
             _ => format!("blocked by policy {policy}:"),
         }
     }

@@ -95,6 +95,7 @@ impl SshGateway {
             targets: Vec::new(),
             ssh: Some(ssh),
             policy,
+            approvals: Default::default(),
             admin: None,
             data_dir: data.path().to_owned(),
         };

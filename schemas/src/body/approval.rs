@@ -5,8 +5,11 @@
 //! control topic (from the web UI, the CLI or the API); the proxy then records that decision in
 //! the session's own chain too.
 //!
-//! Invariants: `approver` is `None` exactly when the decision is `expired`; `grant_for_secs`
-//! is only ever set on an `approve`.
+//! With a policy asking for N approvers, each approver's vote is one `approval.decided`; the
+//! command runs once N distinct members of the group approved, and any deny refuses it.
+//!
+//! Invariants: `approver` is `None` exactly when the decision is `expired` or `cancelled`;
+//! `grant_for_secs` is only ever set on an `approve`.
 //!
 //! Not here: holding and resuming (proxy `approvals/`), the approval queue UI (replay-ui).
 
@@ -17,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::actor::Actor;
+use crate::body::CommandSummary;
 use crate::time::Timestamp;
 
 /// Body of `approval.requested`.
@@ -33,6 +37,15 @@ pub struct ApprovalRequested {
     pub policy: String,
     /// When the request lapses (and the command is refused).
     pub expires_at: Timestamp,
+    /// How many distinct members of the group must approve.
+    pub approvers_required: u32,
+    /// The command held, as the client sent it.
+    pub command: String,
+    /// What the parser understood of it, or `None` when it could not parse it.
+    #[serde(deserialize_with = "crate::nullable::deserialize")]
+    pub summary: Option<CommandSummary>,
+    /// The command with its literals normalised: what a time-boxed grant covers.
+    pub fingerprint: String,
 }
 
 /// Body of `approval.decided`.
@@ -71,6 +84,9 @@ pub enum ApprovalDecision {
     Approve,
     /// Denied: the command is refused.
     Deny,
-    /// Nobody decided before `expires_at`: the command is refused.
+    /// Nobody decided before `expires_at`, or the proxy holding it stopped: the command is
+    /// refused.
     Expired,
+    /// The client went away while the command was held: nothing is left to run.
+    Cancelled,
 }

@@ -51,6 +51,10 @@ pub(crate) fn samples() -> Vec<EventBody> {
             approver_group: "dba".into(),
             policy: "writes-need-approval".into(),
             expires_at: Timestamp::from_unix_nanos(1_795_670_772_000_000_000),
+            approvers_required: 1,
+            command: "DROP TABLE accounts".into(),
+            summary: None,
+            fingerprint: "DROP TABLE accounts".into(),
         }),
         EventBody::ApprovalDecided(ApprovalDecided {
             approval_id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001),

@@ -223,6 +223,8 @@ fn decide(loaded: &Loaded, request: &Request<'_>, verdicts: &[AccessVerdict]) ->
             policy: info.map_or_else(String::new, |i| i.id.clone()),
             group: info.and_then(|i| i.approval.clone()).unwrap_or_default(),
             message: message(info, "this statement needs approval"),
+            approvers: info.map_or(1, |i| i.approvers),
+            expires: info.and_then(|i| i.expires),
         },
         Verdict::Block if !deciding.errors.is_empty() => Decision::Block {
             policy: deciding

@@ -5,7 +5,8 @@
 //!
 //! Annotations: `@id("...")` names a policy (else `file:line`), unique across the pack;
 //! `@message("...")` is what the client is told; `@approval("group")` (on a permit) holds the
-//! statement for that group; `@description("...")` is free text. Any other annotation is a
+//! statement for that group, `@approvers("2")` asks for that many distinct approvers and
+//! `@expires("15m")` for another hold time than the default; `@description("...")` is free text. Any other annotation is a
 //! problem: a misspelt `@aproval` must not quietly turn an approval into an allow.
 //!
 //! Not here: deciding (`engine`), reloading (`store`).
@@ -21,7 +22,16 @@ use miette::Diagnostic;
 use super::schema::schema;
 
 /// Annotations blastwall reads; any other is refused.
-const ANNOTATIONS: [&str; 4] = ["id", "message", "approval", "description"];
+const ANNOTATIONS: [&str; 6] = [
+    "id",
+    "message",
+    "approval",
+    "approvers",
+    "expires",
+    "description",
+];
+/// The most approvers a policy may ask for.
+const MAX_APPROVERS: u32 = 16;
 
 /// One policy file: its name (for messages) and its text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +53,10 @@ pub struct PolicyInfo {
     pub message: Option<String>,
     /// `@approval`: the group that approves.
     pub approval: Option<String>,
+    /// `@approvers`: how many distinct members of the group must approve (1 without it).
+    pub approvers: u32,
+    /// `@expires`: how long a held statement waits (the configured default without it).
+    pub expires: Option<std::time::Duration>,
     /// Where it is written.
     pub file: PathBuf,
     /// The line it starts on (from 1).
@@ -249,7 +263,7 @@ fn check(
     for (key, _) in policy.annotations() {
         if !ANNOTATIONS.contains(&key) {
             problems.push(at(file, line, 1, format!(
-                "unknown annotation @{key} (blastwall reads @id, @message, @approval, @description)"
+                "unknown annotation @{key} (blastwall reads @id, @message, @approval, @approvers, @expires, @description)"
             )));
         }
     }
@@ -265,6 +279,9 @@ fn check(
     if approval.as_deref().is_some_and(|g| g.trim().is_empty()) {
         problems.push(at(file, line, 1, "@approval needs a group".into()));
     }
+    let (approvers, expires) = hold_annotations(policy, approval.is_some(), &mut |message| {
+        problems.push(at(file, line, 1, message))
+    });
     let id = match policy.annotation("id") {
         Some(id) if id.trim().is_empty() || id.chars().any(char::is_whitespace) => {
             problems.push(at(
@@ -283,10 +300,45 @@ fn check(
         effect: policy.effect(),
         message: policy.annotation("message").map(str::to_owned),
         approval,
+        approvers,
+        expires,
         file: file.path.clone(),
         line,
         order,
     })
+}
+
+/// `@approvers` and `@expires`: only beside `@approval`, a count from 1 to [`MAX_APPROVERS`]
+/// and a duration (`15m`, `1h`) of at least a second.
+fn hold_annotations(
+    policy: &Policy,
+    approval: bool,
+    problem: &mut dyn FnMut(String),
+) -> (u32, Option<std::time::Duration>) {
+    let approvers = policy.annotation("approvers");
+    let expires = policy.annotation("expires");
+    if !approval && (approvers.is_some() || expires.is_some()) {
+        problem("@approvers and @expires belong beside @approval".into());
+    }
+    let approvers = match approvers.map(|n| n.trim().parse::<u32>()) {
+        None => 1,
+        Some(Ok(n)) if (1..=MAX_APPROVERS).contains(&n) => n,
+        Some(_) => {
+            problem(format!(
+                "@approvers must be a number from 1 to {MAX_APPROVERS}"
+            ));
+            1
+        }
+    };
+    let expires = match expires.map(|d| humantime::parse_duration(d.trim())) {
+        None => None,
+        Some(Ok(d)) if d >= std::time::Duration::from_secs(1) => Some(d),
+        Some(_) => {
+            problem("@expires must be a duration of at least 1s, such as \"15m\"".into());
+            None
+        }
+    };
+    (approvers, expires)
 }
 
 fn validate(

@@ -97,6 +97,8 @@ fn evaluate(
                         .message
                         .clone()
                         .unwrap_or_else(|| "this request needs approval".to_owned()),
+                    approvers: approving.approvers,
+                    expires: approving.expires,
                 },
                 None => Decision::Allow {
                     policies: reasons.iter().map(ToString::to_string).collect(),

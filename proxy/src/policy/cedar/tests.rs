@@ -330,11 +330,46 @@ fn annotations_are_checked() {
             "@id(\"x\") permit (principal, action, resource);\n@id(\"x\") permit (principal, action, resource);",
             "already used",
         ),
+        (
+            "@approvers(\"2\") permit (principal, action, resource);",
+            "belong beside @approval",
+        ),
+        (
+            "@approval(\"dba\") @approvers(\"none\") permit (principal, action, resource);",
+            "@approvers must be a number",
+        ),
+        (
+            "@approval(\"dba\") @approvers(\"0\") permit (principal, action, resource);",
+            "@approvers must be a number",
+        ),
+        (
+            "@approval(\"dba\") @expires(\"soon\") permit (principal, action, resource);",
+            "@expires must be a duration",
+        ),
     ] {
         let error = pack(&[("p.cedar", text)]).expect_err("refused").to_string();
         assert!(error.contains(wanted), "{text}: {error}");
     }
     assert!(matches!(pack(&[]).err(), Some(LoadError::Empty { .. })));
+}
+
+#[test]
+fn approvers_and_expiry_come_from_the_annotations() {
+    let (_dir, policy) = pack(&[(
+        "p.cedar",
+        "@id(\"two\") @approval(\"dba\") @approvers(\"2\") @expires(\"15m\")\n\
+         permit (principal, action, resource);",
+    )])
+    .expect("loads");
+    let decision = decide(&policy, "DROP TABLE t");
+    let Decision::RequireApproval {
+        approvers, expires, ..
+    } = decision
+    else {
+        panic!("{decision:?}");
+    };
+    assert_eq!(approvers, 2);
+    assert_eq!(expires, Some(std::time::Duration::from_secs(900)));
 }
 
 #[test]

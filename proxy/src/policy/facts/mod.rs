@@ -15,10 +15,12 @@
 //! - `walk`: the syntax-tree walk (tables, effects, functions, missing WHEREs).
 //! - `classify`: what a statement is by itself; `statement`: one statement's facts;
 //!   `split`: a message into statements, also when the parser rejects it as a whole.
+//! - [`fingerprint`]: a statement with its literals normalised, for approval grants.
 //! - `session`: PREPARE/EXECUTE/DEALLOCATE across a session; `analyzer`: the cache.
 
 mod analyzer;
 mod classify;
+mod fingerprint;
 pub mod kind;
 mod names;
 mod session;
@@ -31,6 +33,7 @@ use std::sync::Arc;
 use schemas::body::CommandSummary;
 
 pub use analyzer::Analyzer;
+pub use fingerprint::fingerprint;
 pub use kind::{Action, ObjectKind, StatementKind};
 pub use names::{DangerousFunctions, Names, Quoted, TableName};
 pub use session::PreparedStatements;

@@ -7,6 +7,9 @@
 //! would fail them. Parse, Bind, Describe, Close, Sync, Flush and COPY data pass through,
 //! tracked so that an Execute knows its statement's text and parameters.
 //!
+//! A command that needs approval is held (`hold`): not forwarded, and nothing after it
+//! either, until approvers decide; then it is forwarded or refused like any other.
+//!
 //! Invariant: an `Expect` is pushed before its message is forwarded, never after.
 
 use std::collections::HashMap;
@@ -25,6 +28,10 @@ use super::Shared;
 use super::pending::{Command, Described, Expect, Refusable};
 use crate::audit::AuditError;
 use crate::policy::{Decision, MessageFacts, PreparedStatements, Request, StatementFacts};
+pub use hold::wait as wait_for_approval;
+use hold::{Asked, HeldStatement, Ruling};
+
+mod hold;
 use crate::postgres::codec::CodecError;
 use crate::postgres::error::sqlstate;
 
@@ -73,6 +80,8 @@ pub struct Frontend<S> {
     sql_prepared: PreparedStatements,
     /// After a refused Execute, the rest of the batch is dropped until Sync, as the server would.
     skipping: bool,
+    /// A command waiting for approval; nothing more is forwarded until it is settled.
+    held: Option<HeldStatement>,
 }
 
 type Forwarded = Result<(), FrontendEnd>;
@@ -89,6 +98,7 @@ where
             portals: HashMap::new(),
             sql_prepared: PreparedStatements::new(),
             skipping: false,
+            held: None,
         }
     }
 
@@ -160,28 +170,61 @@ where
 
     async fn query(&mut self, query: Query) -> Forwarded {
         let facts = self.shared.policy.facts(&query.query);
-        let (seq, refused) = self.decide(&query.query, &facts, Vec::new()).await?;
+        let (seq, ruling) = self.decide(&query.query, &facts, Vec::new()).await?;
         let command = Command {
             seq,
             started: Instant::now(),
             formats: Vec::new(),
             source: None,
         };
-        match refused {
-            None => {
-                self.forward(
-                    Expect::Query(Refusable::Forwarded(command)),
-                    PgWireFrontendMessage::Query(query),
-                )
-                .await
+        self.rule(Asked::Query(query), command, ruling).await
+    }
+
+    /// Forwards, refuses or holds a command as ruled.
+    async fn rule(&mut self, asked: Asked, command: Command, ruling: Ruling) -> Forwarded {
+        match ruling {
+            Ruling::Forward => self.settle(asked, command, None).await,
+            Ruling::Refuse(refused) => self.settle(asked, command, Some(refused)).await,
+            Ruling::Hold(held, facts, interrupts_before) => {
+                self.held = Some(HeldStatement {
+                    held: *held,
+                    interrupts_before,
+                    asked,
+                    command,
+                    facts,
+                });
+                Ok(())
             }
-            Some(refused) => {
+        }
+    }
+
+    /// Forwards the command as asked, or, refused, a message that fails in its place.
+    async fn settle(
+        &mut self,
+        asked: Asked,
+        command: Command,
+        refused: Option<Refusable>,
+    ) -> Forwarded {
+        use PgWireFrontendMessage as M;
+        match (asked, refused) {
+            (Asked::Query(query), None) => {
+                let expect = Expect::Query(Refusable::Forwarded(command));
+                self.forward(expect, M::Query(query)).await
+            }
+            (Asked::Query(_), Some(refused)) => {
                 let replacement = Query::new(REFUSED_QUERY.to_owned());
-                self.forward(
-                    Expect::Query(refused),
-                    PgWireFrontendMessage::Query(replacement),
-                )
-                .await
+                self.forward(Expect::Query(refused), M::Query(replacement))
+                    .await
+            }
+            (Asked::Execute(execute), None) => {
+                let expect = Expect::Execute(Refusable::Forwarded(command));
+                self.forward(expect, M::Execute(execute)).await
+            }
+            (Asked::Execute(_), Some(refused)) => {
+                self.skipping = true;
+                let replacement = Execute::new(Some(REFUSED_PORTAL.to_owned()), 0);
+                self.forward(Expect::Execute(refused), M::Execute(replacement))
+                    .await
             }
         }
     }
@@ -241,41 +284,25 @@ where
                 )
             }
         };
-        let (seq, refused) = self.decide(&text, &facts, parameters).await?;
+        let (seq, ruling) = self.decide(&text, &facts, parameters).await?;
         let command = Command {
             seq,
             started: Instant::now(),
             formats,
             source,
         };
-        match refused {
-            None => {
-                self.forward(
-                    Expect::Execute(Refusable::Forwarded(command)),
-                    PgWireFrontendMessage::Execute(execute),
-                )
-                .await
-            }
-            Some(refused) => {
-                self.skipping = true;
-                let replacement = Execute::new(Some(REFUSED_PORTAL.to_owned()), 0);
-                self.forward(
-                    Expect::Execute(refused),
-                    PgWireFrontendMessage::Execute(replacement),
-                )
-                .await
-            }
-        }
+        self.rule(Asked::Execute(execute), command, ruling).await
     }
 
     /// Records the command durably, decides, records the decision durably. An allowed
-    /// command's SQL-level PREPAREs and DEALLOCATEs are tracked from here on.
+    /// command's SQL-level PREPAREs and DEALLOCATEs are tracked from here on; one that needs
+    /// approval is held (see `hold`).
     async fn decide(
         &mut self,
         text: &str,
         facts: &Arc<MessageFacts>,
         parameters: Vec<Option<String>>,
-    ) -> Result<(u64, Option<Refusable>), FrontendEnd> {
+    ) -> Result<(u64, Ruling), FrontendEnd> {
         let shared = &self.shared;
         let facts = self.sql_prepared.resolve(facts);
         let received = EventBody::CommandReceived(CommandReceived {
@@ -315,7 +342,7 @@ where
                     .to_owned();
                 return Ok((
                     seq,
-                    Some(Refusable::Refused {
+                    Ruling::Refuse(Refusable::Refused {
                         seq,
                         code: sqlstate::NOT_RECORDED,
                         message,
@@ -325,10 +352,39 @@ where
             Err(e) => return Err(FrontendEnd::NotRecorded(e.to_string())),
         }
         match decision {
-            Decision::Allow { .. } => self.sql_prepared.apply(&facts),
-            _ => shared.counters.block(),
+            Decision::Allow { .. } => {
+                self.sql_prepared.apply(&facts);
+                Ok((seq, Ruling::Forward))
+            }
+            Decision::Block { policy, message } => {
+                shared.counters.block();
+                let refused = Refusable::Refused {
+                    seq,
+                    code: sqlstate::BLOCKED,
+                    message: format!("blocked by policy {policy}: {message}"),
+                };
+                Ok((seq, Ruling::Refuse(refused)))
+            }
+            Decision::RequireApproval {
+                policy,
+                group,
+                message,
+                approvers,
+                expires,
+            } => {
+                let ask = hold::Ask {
+                    seq,
+                    text,
+                    policy,
+                    group,
+                    message,
+                    approvers,
+                    expires,
+                };
+                let ruling = self.hold_for_approval(ask, &facts).await?;
+                Ok((seq, ruling))
+            }
         }
-        Ok((seq, refusal(seq, decision)))
     }
 
     async fn forward(&mut self, expect: Expect, message: PgWireFrontendMessage) -> Forwarded {
@@ -343,28 +399,6 @@ where
             .feed(message)
             .await
             .map_err(|e| FrontendEnd::UpstreamFailed(e.to_string()))
-    }
-}
-
-/// The refusal a decision amounts to, if any. Approval is not available yet: a command that
-/// needs it is refused with a message saying so.
-fn refusal(seq: u64, decision: Decision) -> Option<Refusable> {
-    match decision {
-        Decision::Allow { .. } => None,
-        Decision::Block { policy, message } => Some(Refusable::Refused {
-            seq,
-            code: sqlstate::BLOCKED,
-            message: format!("blocked by policy {policy}: {message}"),
-        }),
-        Decision::RequireApproval {
-            policy,
-            group,
-            message,
-        } => Some(Refusable::Refused {
-            seq,
-            code: sqlstate::BLOCKED,
-            message: format!("policy {policy} requires approval by {group}: {message}"),
-        }),
     }
 }
 

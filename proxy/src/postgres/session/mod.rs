@@ -5,13 +5,16 @@
 //! ReadyForQuery) and relays in both directions at once: `frontend` decides and forwards what
 //! the client asks, `backend` records and returns what the server answers, `pending` ties the
 //! two together. When either side ends, the other is stopped; a client that vanished while a
-//! query runs gets that query cancelled upstream. The session's last event is sealed.
+//! query runs gets that query cancelled upstream. A statement held for approval is waited for
+//! here, on the client side, where it stands in its batch (`frontend::hold`); the upstream side
+//! passes blastwall's notices to the client meanwhile. The session's last event is sealed.
 
 mod backend;
 mod capture;
 mod frontend;
 mod pending;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -26,7 +29,7 @@ use schemas::body::{
     SessionEnded, SessionStarted, Stage,
 };
 use schemas::{Actor, EventBody, Protocol, SessionContext};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tracing::Instrument;
 
@@ -35,6 +38,7 @@ use super::error::{self, Severity, sqlstate};
 use super::listener::Listener;
 use super::startup::Accepted;
 use super::upstream::{self, UpstreamError};
+use crate::approvals::Approvals;
 use crate::audit::SessionAudit;
 use crate::identity::Principal;
 use crate::policy::Policy;
@@ -51,8 +55,19 @@ pub struct Shared {
     pending: Mutex<Pending>,
     audit: SessionAudit,
     policy: Arc<dyn Policy>,
+    approvals: Approvals,
     principal: Principal,
+    /// The principal as events name it.
+    actor: Actor,
+    session_id: uuid::Uuid,
     target: String,
+    /// The target as events name it.
+    target_ref: schemas::Target,
+    /// Messages of blastwall's own for the client (a held statement's notice), sent by the
+    /// upstream side between two upstream messages.
+    notices: mpsc::UnboundedSender<PgWireBackendMessage>,
+    /// Woken by the client's cancel request.
+    interrupt: super::cancel::Interrupts,
     client: std::net::IpAddr,
     counters: Counters,
     record_rows_limit: usize,
@@ -114,6 +129,7 @@ async fn serve(
         },
         client_addr: Some(peer.to_string()),
     };
+    let context_target = context.target.clone();
     let audit = listener.auditor.session(context, target.durability);
     let (counted, bytes) = CountingIo::wrap(io);
     let mut client_write = FramedWrite::new(counted.1, FrontendCodec::new(listener.max_message));
@@ -163,9 +179,13 @@ async fn serve(
         }
     };
 
-    let key = listener
-        .cancels
-        .register(&target, upstream.pid, upstream.secret.clone());
+    let interrupt = super::cancel::SessionInterrupts::new();
+    let key = listener.cancels.register(
+        &target,
+        upstream.pid,
+        upstream.secret.clone(),
+        Arc::clone(&interrupt),
+    );
     if greet(&mut client_write, &upstream.parameters, key)
         .await
         .is_err()
@@ -181,12 +201,19 @@ async fn serve(
         return;
     }
 
+    let (notices, notices_out) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         pending: Mutex::new(Pending::default()),
         audit: audit.clone(),
         policy: Arc::clone(&listener.policy),
+        approvals: listener.approvals.clone(),
+        actor: Actor::from(&principal),
         principal,
+        session_id,
         target: target.name.clone(),
+        target_ref: context_target,
+        notices,
+        interrupt,
         client: peer.ip(),
         counters: Counters::default(),
         record_rows_limit: listener.record_rows_limit,
@@ -203,6 +230,7 @@ async fn serve(
     let backend = server_side(
         Backend::new(Arc::clone(&shared), client_write),
         upstream_stream,
+        notices_out,
         stop,
         stopped,
         shutdown.clone(),
@@ -277,14 +305,21 @@ where
             Item = Result<pgwire::messages::PgWireFrontendMessage, super::codec::CodecError>,
         > + Unpin,
 {
+    // What the client sent while a statement of its was held, in order.
+    let mut backlog = VecDeque::new();
     let end = loop {
-        let message = tokio::select! {
-            message = client.next() => message,
-            _ = stopped.changed() => break None,
-            _ = shutdown.changed() => break None,
+        let message = match backlog.pop_front() {
+            Some(message) => Some(Ok(message)),
+            None => tokio::select! {
+                message = client.next() => message,
+                _ = stopped.changed() => break None,
+                _ = shutdown.changed() => break None,
+            },
         };
         let result = match message {
-            Some(Ok(message)) => handle_batch(&mut frontend, message, &mut client).await,
+            Some(Ok(message)) => {
+                handle_batch(&mut frontend, message, &mut client, &mut backlog).await
+            }
             Some(Err(e)) => Err(client_error(e)),
             None => Err(FrontendEnd::ClientGone),
         };
@@ -305,11 +340,13 @@ where
     end
 }
 
-/// Handles a message and whatever else the client already sent, then flushes once.
+/// Handles a message and whatever else the client already sent, then flushes once. A
+/// statement held for approval is waited for where it stands in the batch.
 async fn handle_batch<S, R>(
     frontend: &mut Frontend<S>,
     first: pgwire::messages::PgWireFrontendMessage,
     client: &mut R,
+    backlog: &mut VecDeque<pgwire::messages::PgWireFrontendMessage>,
 ) -> Result<bool, FrontendEnd>
 where
     S: futures::Sink<pgwire::messages::PgWireFrontendMessage, Error = super::codec::CodecError>
@@ -320,6 +357,14 @@ where
 {
     let mut go_on = frontend.handle(first).await?;
     while go_on {
+        if frontend.held().is_some() {
+            frontend::wait_for_approval(frontend, client, backlog).await?;
+            continue;
+        }
+        if let Some(message) = backlog.pop_front() {
+            go_on = frontend.handle(message).await?;
+            continue;
+        }
         match client.next().now_or_never() {
             Some(Some(Ok(message))) => go_on = frontend.handle(message).await?,
             Some(Some(Err(e))) => {
@@ -348,6 +393,7 @@ fn client_error(e: super::codec::CodecError) -> FrontendEnd {
 async fn server_side<W, U>(
     mut backend: Backend<W>,
     mut upstream: U,
+    mut notices: mpsc::UnboundedReceiver<PgWireBackendMessage>,
     stop: watch::Sender<Option<String>>,
     mut stopped: watch::Receiver<Option<String>>,
     mut shutdown: watch::Receiver<bool>,
@@ -359,6 +405,12 @@ where
     let end = loop {
         let message = tokio::select! {
             message = upstream.next() => message,
+            Some(notice) = notices.recv() => {
+                if backend.tell(notice).await.is_err() || backend.flush().await.is_err() {
+                    break Some(BackendEnd::ClientGone);
+                }
+                continue;
+            }
             _ = stopped.changed() => {
                 // The client side ended; a reason means the client broke the protocol.
                 let reason = stopped.borrow().clone().unwrap_or_default();

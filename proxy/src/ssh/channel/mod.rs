@@ -96,6 +96,7 @@ pub async fn run(session: Arc<Session>, channel: Channel<Msg>, handle: Handle) {
             policy,
             group,
             message,
+            ..
         } => {
             let needed = ApprovalNeeded {
                 command_seq: seq,
