@@ -368,3 +368,66 @@ pub fn render_show(events: &[Event]) -> String {
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+/// Parses a moment as the CLI takes it: a duration ago (`24h`, `7d`, `90m`), a day
+/// (`2026-11-20`, midnight UTC) or an RFC 3339 time.
+pub fn parse_when(text: &str, now: Timestamp) -> Result<Timestamp, Error> {
+    if let Ok(ago) = humantime::parse_duration(text) {
+        let nanos = i64::try_from(ago.as_nanos()).unwrap_or(i64::MAX);
+        return Ok(Timestamp::from_unix_nanos(
+            now.unix_nanos().saturating_sub(nanos),
+        ));
+    }
+    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let nanos = day
+            .and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_utc().timestamp_nanos_opt())
+            .ok_or_else(|| Error::Invalid(format!("`{text}` is out of range")))?;
+        return Ok(Timestamp::from_unix_nanos(nanos));
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .and_then(|t| t.timestamp_nanos_opt())
+        .map(Timestamp::from_unix_nanos)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "`{text}` is neither a duration ago (24h, 7d), a day (2026-11-20) nor an RFC 3339 time"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use schemas::Timestamp;
+
+    use super::{Touch, parse_when};
+
+    #[test]
+    fn moments_parse_as_ago_day_or_time() {
+        let now = Timestamp::from_unix_nanos(1_795_670_472_000_000_000);
+        let day = 86_400_000_000_000;
+        assert_eq!(
+            parse_when("1d", now).unwrap().unix_nanos(),
+            now.unix_nanos() - day
+        );
+        assert_eq!(
+            parse_when("2026-11-26", now).unwrap().to_string(),
+            "2026-11-26T00:00:00.000000000Z"
+        );
+        assert!(parse_when("2026-11-26T05:21:12Z", now).is_ok());
+        assert!(parse_when("yesterday-ish", now).is_err());
+    }
+
+    #[test]
+    fn touch_specs_name_a_target_and_maybe_a_table() {
+        let touch = Touch::parse("orders-db.public.orders").unwrap();
+        assert_eq!(touch.target, "orders-db");
+        assert_eq!(
+            touch.names(),
+            vec!["public.orders".to_owned(), "orders".to_owned()]
+        );
+        assert_eq!(Touch::parse("orders-db").unwrap().object, None);
+        assert!(Touch::parse(".orders").is_err());
+        assert!(Touch::parse("db.").is_err());
+    }
+}

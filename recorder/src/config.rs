@@ -112,6 +112,8 @@ pub struct Settings {
     pub check: Check,
     /// How long a repair read waits for more records.
     pub repair_wait: Duration,
+    /// An open session's row in the session index is rewritten at most this often.
+    pub session_refresh: Duration,
 }
 
 impl Settings {
@@ -130,6 +132,7 @@ impl Settings {
             },
             check: Check::Footers,
             repair_wait: config.repair_wait,
+            session_refresh: crate::sessions::DEFAULT_REFRESH,
         }
     }
 }
@@ -169,6 +172,7 @@ impl RecorderConfig {
                 CheckConfig::Full => Check::Full,
             },
             repair_wait: self.repair_wait,
+            session_refresh: crate::sessions::DEFAULT_REFRESH,
         })
     }
 }

@@ -19,12 +19,13 @@
 //! | [`flush`] | one flush: a gap-free run of a partition's records → one group of files |
 //! | [`encode`] | decoding records; the `events` and `quarantine` tables' Arrow batches |
 //! | [`archive`] | the layout on disk, durable group writes, the survey at start |
+//! | [`sessions`] | the session index `ARCHIVE/sessions/`: one row per session, refreshed while it runs |
 //! | [`repair`] | rewriting damaged or missing ranges from the log |
 //! | [`source`] | [`EventSource`]: an opened [`eventlog::EventLog`] or an [`eventlog::EmbeddedReader`] |
 //! | [`config`] | `[recorder]` ([`RecorderConfig`]) → [`Settings`] |
 //! | [`status`] | [`Status`]: what a running recorder has done |
 //!
-//! Not here yet: the session index, compaction, retention, several recorders sharing a
+//! Not here yet: compaction, retention, several recorders sharing a
 //! consumer group's partitions (today each partition must have one recorder).
 //!
 //! # Example
@@ -60,6 +61,7 @@ pub mod encode;
 mod error;
 pub mod flush;
 pub mod repair;
+pub mod sessions;
 pub mod source;
 pub mod status;
 pub mod writer;

@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use super::terminal::{FrameKind, Recording};
 
+/// How much session time lies between two keyframes.
+pub const KEYFRAME_EVERY: Duration = Duration::from_secs(5);
+
 /// A snapshot of the emulator after `next_frame` frames.
 #[derive(Debug, Clone)]
 struct Keyframe {
