@@ -238,7 +238,14 @@ pub async fn run(
     ctx: &SessionContext,
     sql: &str,
 ) -> Result<Vec<datafusion::arrow::array::RecordBatch>, Error> {
-    Ok(ctx.sql(sql).await?.collect().await?)
+    let frame = ctx.sql(sql).await?;
+    let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
+    let mut batches = frame.collect().await?;
+    if batches.is_empty() {
+        // Keep the columns of an empty answer, so it still prints a header.
+        batches.push(datafusion::arrow::array::RecordBatch::new_empty(schema));
+    }
+    Ok(batches)
 }
 
 /// `text` as a SQL string literal.
