@@ -156,8 +156,24 @@ pub fn verify(
 ) -> Result<VerifyReport, Error> {
     let mut report = VerifyReport::default();
     let files = archive.part_files(&archive.events_dir(), since)?;
-    let quarantine = archive.part_files(&archive.quarantine_dir(), since)?;
-    check_groups(&files, &quarantine, &mut report);
+    // A group's rows are counted over all its files, also those of days before `since`.
+    let in_window: std::collections::HashSet<(u32, u64, u64)> = files
+        .iter()
+        .chain(&archive.part_files(&archive.quarantine_dir(), since)?)
+        .map(|f| (f.partition, f.first, f.last))
+        .collect();
+    let whole_groups = |table: &std::path::Path| -> Result<Vec<PartFile>, Error> {
+        Ok(archive
+            .part_files(table, None)?
+            .into_iter()
+            .filter(|f| in_window.contains(&(f.partition, f.first, f.last)))
+            .collect())
+    };
+    check_groups(
+        &whole_groups(&archive.events_dir())?,
+        &whole_groups(&archive.quarantine_dir())?,
+        &mut report,
+    );
     let mut sessions: HashMap<Uuid, Tracked<'_>> = HashMap::new();
     let mut order: Vec<Uuid> = Vec::new();
     for file in &files {
