@@ -103,7 +103,7 @@ fn check(fixture: &common::Fixture) -> VerifyReport {
     verify(&fixture.archive(), &fixture.keys, None).unwrap()
 }
 
-fn chain_break<'a>(report: &'a VerifyReport, session: Uuid) -> &'a Finding {
+fn chain_break(report: &VerifyReport, session: Uuid) -> &Finding {
     report
         .findings
         .iter()
