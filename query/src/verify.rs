@@ -65,6 +65,13 @@ pub enum Problem {
         /// Rows found.
         found: u64,
     },
+    /// A group has fewer files than its footers declare (`blastwall.group_files`).
+    GroupFileMissing {
+        /// Files the group was written with.
+        declared: u64,
+        /// Files found.
+        found: u64,
+    },
     /// Offsets covered by two groups.
     Overlap {
         /// The partition.
@@ -101,6 +108,10 @@ impl fmt::Display for Finding {
                     Problem::RowCount { expected, found } => write!(
                         f,
                         "the group covers {expected} log offsets but its files hold {found} rows: rows were deleted or added"
+                    )?,
+                    Problem::GroupFileMissing { declared, found } => write!(
+                        f,
+                        "the group was written as {declared} files but {found} remain: a file was removed"
                     )?,
                     Problem::Overlap { partition, offset } => write!(
                         f,
@@ -306,7 +317,8 @@ fn file_finding(file: &PartFile, problem: Problem) -> Finding {
 
 /// Rows per group against the offsets its name covers, and holes between groups.
 fn check_groups(events: &[PartFile], quarantine: &[PartFile], report: &mut VerifyReport) {
-    let mut groups: BTreeMap<(u32, u64, u64), (u64, PathBuf)> = BTreeMap::new();
+    // Per group: rows, files found, files declared in the footers, a file to name.
+    let mut groups: BTreeMap<(u32, u64, u64), (u64, u64, u64, PathBuf)> = BTreeMap::new();
     for file in events.iter().chain(quarantine) {
         let rows = File::open(&file.path)
             .map_err(|e| e.to_string())
@@ -318,10 +330,20 @@ fn check_groups(events: &[PartFile], quarantine: &[PartFile], report: &mut Verif
         match rows {
             Ok(metadata) => {
                 let rows = u64::try_from(metadata.file_metadata().num_rows()).unwrap_or(0);
+                let declared = metadata
+                    .file_metadata()
+                    .key_value_metadata()
+                    .into_iter()
+                    .flatten()
+                    .find(|kv| kv.key == "blastwall.group_files")
+                    .and_then(|kv| kv.value.as_deref()?.parse().ok())
+                    .unwrap_or(1);
                 let entry = groups
                     .entry((file.partition, file.first, file.last))
-                    .or_insert_with(|| (0, file.path.clone()));
+                    .or_insert_with(|| (0, 0, 0, file.path.clone()));
                 entry.0 += rows;
+                entry.1 += 1;
+                entry.2 = entry.2.max(declared);
             }
             Err(reason) => report
                 .findings
@@ -329,9 +351,19 @@ fn check_groups(events: &[PartFile], quarantine: &[PartFile], report: &mut Verif
         }
     }
     let mut next: BTreeMap<u32, u64> = BTreeMap::new();
-    for (&(partition, first, last), (rows, path)) in &groups {
+    for (&(partition, first, last), (rows, files, declared, path)) in &groups {
         let expected = last - first + 1;
-        if *rows != expected {
+        if files < declared {
+            report.findings.push(Finding {
+                session_id: None,
+                seq: None,
+                file: Some(path.clone()),
+                problem: Problem::GroupFileMissing {
+                    declared: *declared,
+                    found: *files,
+                },
+            });
+        } else if *rows != expected {
             report.findings.push(Finding {
                 session_id: None,
                 seq: None,
