@@ -315,10 +315,19 @@ fn file_finding(file: &PartFile, problem: Problem) -> Finding {
     }
 }
 
+/// What the files of one flush group add up to.
+struct GroupTally {
+    rows: u64,
+    files: u64,
+    /// Files the group was written with, from the footers' `blastwall.group_files`.
+    declared: u64,
+    /// A file of the group, to name in a finding.
+    path: PathBuf,
+}
+
 /// Rows per group against the offsets its name covers, and holes between groups.
 fn check_groups(events: &[PartFile], quarantine: &[PartFile], report: &mut VerifyReport) {
-    // Per group: rows, files found, files declared in the footers, a file to name.
-    let mut groups: BTreeMap<(u32, u64, u64), (u64, u64, u64, PathBuf)> = BTreeMap::new();
+    let mut groups: BTreeMap<(u32, u64, u64), GroupTally> = BTreeMap::new();
     for file in events.iter().chain(quarantine) {
         let rows = File::open(&file.path)
             .map_err(|e| e.to_string())
@@ -340,10 +349,15 @@ fn check_groups(events: &[PartFile], quarantine: &[PartFile], report: &mut Verif
                     .unwrap_or(1);
                 let entry = groups
                     .entry((file.partition, file.first, file.last))
-                    .or_insert_with(|| (0, 0, 0, file.path.clone()));
-                entry.0 += rows;
-                entry.1 += 1;
-                entry.2 = entry.2.max(declared);
+                    .or_insert_with(|| GroupTally {
+                        rows: 0,
+                        files: 0,
+                        declared: 0,
+                        path: file.path.clone(),
+                    });
+                entry.rows += rows;
+                entry.files += 1;
+                entry.declared = entry.declared.max(declared);
             }
             Err(reason) => report
                 .findings
@@ -351,7 +365,16 @@ fn check_groups(events: &[PartFile], quarantine: &[PartFile], report: &mut Verif
         }
     }
     let mut next: BTreeMap<u32, u64> = BTreeMap::new();
-    for (&(partition, first, last), (rows, files, declared, path)) in &groups {
+    for (
+        &(partition, first, last),
+        GroupTally {
+            rows,
+            files,
+            declared,
+            path,
+        },
+    ) in &groups
+    {
         let expected = last - first + 1;
         if files < declared {
             report.findings.push(Finding {
