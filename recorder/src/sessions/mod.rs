@@ -130,3 +130,6 @@ impl SessionIndex {
 
 pub use read::summaries;
 pub use write::batch;
+
+#[cfg(test)]
+mod tests;
