@@ -160,6 +160,11 @@ pub fn who_touched_sql(touch: &Touch) -> String {
          ON v.session_id = c.session_id AND v.command_seq = c.seq WHERE c.target = {}",
         literal(&touch.target)
     );
+    if let Some(object) = &touch.object {
+        // A cheap test on the text first, so only candidate statements have their body parsed.
+        let table = object.rsplit('.').next().unwrap_or(object).to_lowercase();
+        let _ = write!(sql, " AND strpos(lower(c.text), {}) > 0", literal(&table));
+    }
     if touch.writes_only {
         let _ = write!(sql, " AND coalesce({writes}, false)");
     } else if !names.is_empty() {

@@ -24,6 +24,7 @@ use schemas::{BreakKind, ChainBreak, ChainVerifier, PublicKeys, SessionStatus};
 use uuid::Uuid;
 
 use crate::archive::PartFile;
+use crate::rows::RowEvent;
 use crate::{Archive, Error};
 
 /// One thing wrong with the archive.
@@ -187,32 +188,24 @@ pub fn verify(
     );
     let mut sessions: HashMap<Uuid, Tracked<'_>> = HashMap::new();
     let mut order: Vec<Uuid> = Vec::new();
-    for file in &files {
-        report.files += 1;
-        let reader = File::open(&file.path)
-            .map_err(|e| e.to_string())
-            .and_then(|f| ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| e.to_string()))
-            .and_then(|b| b.with_batch_size(8192).build().map_err(|e| e.to_string()));
-        let reader = match reader {
-            Ok(reader) => reader,
-            Err(reason) => {
-                report
-                    .findings
-                    .push(file_finding(file, Problem::Unreadable(reason)));
-                continue;
-            }
-        };
-        for batch in reader {
-            let batch = match batch {
-                Ok(batch) => batch,
-                Err(e) => {
+    report.files = files.len() as u64;
+    // Reading and decoding runs on its own thread, one batch ahead of the chains.
+    std::thread::scope(|scope| -> Result<(), Error> {
+        let (send, chunks) = std::sync::mpsc::sync_channel::<Chunk>(4);
+        let to_read = &files;
+        scope.spawn(move || decode_files(to_read, &send));
+        for chunk in chunks {
+            let (file, rows) = match chunk {
+                Chunk::Rows(index, rows) => (&files[index], rows),
+                Chunk::Unreadable(index, reason) => {
                     report
                         .findings
-                        .push(file_finding(file, Problem::Unreadable(e.to_string())));
-                    break;
+                        .push(file_finding(&files[index], Problem::Unreadable(reason)));
+                    continue;
                 }
+                Chunk::Failed(error) => return Err(error),
             };
-            for row in crate::rows::events(&batch)? {
+            for row in rows {
                 report.events += 1;
                 let event = match row {
                     Ok(event) => event,
@@ -278,7 +271,8 @@ pub fn verify(
                 }
             }
         }
-    }
+        Ok(())
+    })?;
     for session in order {
         let Some(tracked) = sessions.remove(&session) else {
             continue;
@@ -304,6 +298,54 @@ pub fn verify(
         }
     }
     Ok(report)
+}
+
+/// What the reading thread hands to the verifying one.
+enum Chunk {
+    /// Decoded rows of the file at this index of the list.
+    Rows(usize, Vec<RowEvent>),
+    /// The file at this index cannot be read (any further).
+    Unreadable(usize, String),
+    /// Rows of a shape that is not the archive's: verification cannot go on.
+    Failed(Error),
+}
+
+/// Reads and decodes `files` in order, batch by batch, until done or the receiver is gone.
+fn decode_files(files: &[PartFile], send: &std::sync::mpsc::SyncSender<Chunk>) {
+    for (index, file) in files.iter().enumerate() {
+        let reader = File::open(&file.path)
+            .map_err(|e| e.to_string())
+            .and_then(|f| ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| e.to_string()))
+            .and_then(|b| b.with_batch_size(8192).build().map_err(|e| e.to_string()));
+        let reader = match reader {
+            Ok(reader) => reader,
+            Err(reason) => {
+                if send.send(Chunk::Unreadable(index, reason)).is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        for batch in reader {
+            let chunk = match batch {
+                Ok(batch) => match crate::rows::events(&batch) {
+                    Ok(rows) => Chunk::Rows(index, rows),
+                    Err(error) => {
+                        let _ = send.send(Chunk::Failed(error));
+                        return;
+                    }
+                },
+                Err(e) => Chunk::Unreadable(index, e.to_string()),
+            };
+            let stop = matches!(chunk, Chunk::Unreadable(..));
+            if send.send(chunk).is_err() {
+                return;
+            }
+            if stop {
+                break;
+            }
+        }
+    }
 }
 
 fn file_finding(file: &PartFile, problem: Problem) -> Finding {
