@@ -159,3 +159,27 @@ pub fn masked_cells(result: &ResultReturned) -> u64 {
         .filter(|cell| cell.contains(MASK_MARKER))
         .count() as u64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{MASK_MARKER, masked_cells};
+    use crate::body::ResultReturned;
+
+    #[test]
+    fn masked_cells_are_those_holding_the_marker() {
+        let result = ResultReturned {
+            command_seq: 1,
+            command_tag: Some("SELECT 2".into()),
+            columns: vec![],
+            rows: vec![
+                vec![Some("1".into()), Some(MASK_MARKER.into())],
+                vec![None, Some(format!("4111{MASK_MARKER}"))],
+            ],
+            row_count: 2,
+            truncated: false,
+            duration_ns: 0,
+            error: None,
+        };
+        assert_eq!(masked_cells(&result), 2);
+    }
+}
