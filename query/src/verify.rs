@@ -73,6 +73,18 @@ pub enum Problem {
         /// Files found.
         found: u64,
     },
+    /// The session index lists a session none of whose events is in the archive.
+    SessionMissing {
+        /// Events the index counted.
+        indexed: u64,
+    },
+    /// The session index counted more events than the archive holds: its tail was removed.
+    TailMissing {
+        /// Events the index counted.
+        indexed: u64,
+        /// Events in the archive.
+        found: u64,
+    },
     /// Offsets covered by two groups.
     Overlap {
         /// The partition.
@@ -113,6 +125,14 @@ impl fmt::Display for Finding {
                     Problem::GroupFileMissing { declared, found } => write!(
                         f,
                         "the group was written as {declared} files but {found} remain: a file was removed"
+                    )?,
+                    Problem::SessionMissing { indexed } => write!(
+                        f,
+                        "the session index lists this session with {indexed} events, but none is in the archive: the session was removed"
+                    )?,
+                    Problem::TailMissing { indexed, found } => write!(
+                        f,
+                        "the session index counted {indexed} events, the archive holds {found}: its last events were removed"
                     )?,
                     Problem::Overlap { partition, offset } => write!(
                         f,
@@ -273,7 +293,14 @@ pub fn verify(
         }
         Ok(())
     })?;
+    // The session index says which sessions exist and how long they were when last written.
+    let mut indexed = if since.is_none() {
+        indexed_sessions(archive, &mut report)?
+    } else {
+        HashMap::new()
+    };
     for session in order {
+        let listed = indexed.remove(&session);
         let Some(tracked) = sessions.remove(&session) else {
             continue;
         };
@@ -285,10 +312,23 @@ pub fn verify(
             continue;
         }
         match tracked.verifier.finish() {
-            Ok(done) => match done.status {
-                SessionStatus::Sealed { .. } => report.sealed += 1,
-                SessionStatus::Open => report.open += 1,
-            },
+            Ok(done) => {
+                match done.status {
+                    SessionStatus::Sealed { .. } => report.sealed += 1,
+                    SessionStatus::Open => report.open += 1,
+                }
+                if let Some((indexed, path)) = listed.filter(|(n, _)| *n > done.events) {
+                    report.findings.push(Finding {
+                        session_id: Some(session),
+                        seq: Some(done.events),
+                        file: Some(path),
+                        problem: Problem::TailMissing {
+                            indexed,
+                            found: done.events,
+                        },
+                    });
+                }
+            }
             Err(broken) => report.findings.push(Finding {
                 session_id: Some(session),
                 seq: Some(broken.seq),
@@ -297,7 +337,67 @@ pub fn verify(
             }),
         }
     }
+    for (session, (indexed, path)) in indexed {
+        report.findings.push(Finding {
+            session_id: Some(session),
+            seq: None,
+            file: Some(path),
+            problem: Problem::SessionMissing { indexed },
+        });
+    }
     Ok(report)
+}
+
+/// Per session in the index: the most events any snapshot counted, and that snapshot's file.
+fn indexed_sessions(
+    archive: &Archive,
+    report: &mut VerifyReport,
+) -> Result<HashMap<Uuid, (u64, PathBuf)>, Error> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::UInt64Type;
+    use schemas::arrow::sessions::columns;
+
+    let mut indexed: HashMap<Uuid, (u64, PathBuf)> = HashMap::new();
+    for path in archive.session_files()? {
+        let reader = File::open(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|f| ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| e.to_string()))
+            .and_then(|b| b.build().map_err(|e| e.to_string()));
+        let batches: Result<Vec<_>, String> =
+            reader.and_then(|r| r.collect::<Result<_, _>>().map_err(|e| e.to_string()));
+        let batches = match batches {
+            Ok(batches) => batches,
+            Err(reason) => {
+                report.findings.push(Finding {
+                    session_id: None,
+                    seq: None,
+                    file: Some(path.clone()),
+                    problem: Problem::Unreadable(reason),
+                });
+                continue;
+            }
+        };
+        for batch in batches {
+            let (Some(ids), Some(counts)) = (
+                batch.column_by_name(columns::SESSION_ID),
+                batch.column_by_name(columns::EVENTS),
+            ) else {
+                continue;
+            };
+            let (ids, counts) = (ids.as_string::<i32>(), counts.as_primitive::<UInt64Type>());
+            for row in 0..batch.num_rows() {
+                let Ok(id) = Uuid::parse_str(ids.value(row)) else {
+                    continue;
+                };
+                let count = counts.value(row);
+                let entry = indexed.entry(id).or_insert_with(|| (count, path.clone()));
+                if count > entry.0 {
+                    *entry = (count, path.clone());
+                }
+            }
+        }
+    }
+    Ok(indexed)
 }
 
 /// What the reading thread hands to the verifying one.

@@ -319,3 +319,58 @@ async fn since_skips_earlier_days_and_does_not_judge_sessions_begun_before() {
     assert_eq!(report.events, total as u64 - 8);
     assert_eq!((report.sealed, report.open), (2, 1));
 }
+
+#[tokio::test]
+async fn a_session_removed_whole_is_named_from_the_session_index() {
+    let fixture = common::record(100).await;
+    // Remove every row of Dave's session and Bob's session end, rewriting the counts so that
+    // no file looks short: only the session index still knows.
+    for path in common::event_files(&fixture.archive) {
+        rewrite(&path, |b| {
+            let sessions = b
+                .column_by_name("session_id")
+                .unwrap()
+                .as_string::<i32>()
+                .clone();
+            let seqs = b
+                .column_by_name("seq")
+                .unwrap()
+                .as_primitive::<UInt64Type>()
+                .clone();
+            let keep: Vec<u32> = (0..b.num_rows())
+                .filter(|&r| {
+                    let session = sessions.value(r);
+                    session != common::DAVE_OPEN.to_string()
+                        && !(session == common::BOB_APPROVED.to_string() && seqs.value(r) == 7)
+                })
+                .map(|r| r as u32)
+                .collect();
+            reorder(b, keep)
+        });
+    }
+    let report = check(&fixture);
+    let missing = report
+        .findings
+        .iter()
+        .find(|f| matches!(f.problem, Problem::SessionMissing { indexed: 4 }))
+        .unwrap_or_else(|| panic!("{:#?}", report.findings));
+    assert_eq!(missing.session_id, Some(common::DAVE_OPEN));
+    assert!(
+        missing.to_string().contains("the session was removed"),
+        "{missing}"
+    );
+    let tail = report
+        .findings
+        .iter()
+        .find(|f| {
+            matches!(
+                f.problem,
+                Problem::TailMissing {
+                    indexed: 8,
+                    found: 7
+                }
+            )
+        })
+        .unwrap_or_else(|| panic!("{:#?}", report.findings));
+    assert_eq!(tail.session_id, Some(common::BOB_APPROVED));
+}
