@@ -154,29 +154,38 @@ pub fn who_touched_sql(touch: &Touch) -> String {
             format!("array_has_any(c.reads, {array})"),
         )
     };
-    let mut sql = format!(
-        "SELECT c.time, c.human, c.agent, CASE WHEN {writes} THEN 'write' ELSE 'read' END AS access, \
-         v.verdict, c.text, c.session_id, c.seq FROM commands c LEFT JOIN verdicts v \
-         ON v.session_id = c.session_id AND v.command_seq = c.seq WHERE c.target = {}",
-        literal(&touch.target)
-    );
+    // Cheap filters on plain columns pick the candidate statements and their sessions' verdicts;
+    // bodies (JSON) are parsed only for those (the JSON functions are never pushed below them).
+    let target = literal(&touch.target);
+    let mut narrow = format!("target = {target}");
+    let mut verdict_narrow = format!("kind = 'policy.decided' AND target_name = {target}");
     if let Some(object) = &touch.object {
-        // A cheap test on the text first, so only candidate statements have their body parsed.
         let table = object.rsplit('.').next().unwrap_or(object).to_lowercase();
-        let _ = write!(sql, " AND strpos(lower(c.text), {}) > 0", literal(&table));
+        let _ = write!(narrow, " AND strpos(lower(text), {}) > 0", literal(&table));
     }
+    if let Some(since) = touch.since {
+        let _ = write!(
+            narrow,
+            " AND date >= '{}' AND time >= {}",
+            day(since),
+            timestamp_literal(since)
+        );
+        let _ = write!(verdict_narrow, " AND date >= '{}'", day(since));
+    }
+    let mut sql = format!(
+        "WITH c AS (SELECT * FROM commands WHERE {narrow}), \
+         v AS (SELECT session_id, body, verdict FROM events WHERE {verdict_narrow} \
+         AND session_id IN (SELECT session_id FROM c)), \
+         vs AS (SELECT session_id, CAST(json_text(body, '/command_seq') AS BIGINT) AS command_seq, \
+         verdict FROM v) \
+         SELECT c.time, c.human, c.agent, CASE WHEN {writes} THEN 'write' ELSE 'read' END AS access, \
+         vs.verdict, c.text, c.session_id, c.seq FROM c LEFT JOIN vs \
+         ON vs.session_id = c.session_id AND vs.command_seq = c.seq WHERE true"
+    );
     if touch.writes_only {
         let _ = write!(sql, " AND coalesce({writes}, false)");
     } else if !names.is_empty() {
         let _ = write!(sql, " AND coalesce({writes} OR {reads}, false)");
-    }
-    if let Some(since) = touch.since {
-        let _ = write!(
-            sql,
-            " AND c.date >= '{}' AND c.time >= {}",
-            day(since),
-            timestamp_literal(since)
-        );
     }
     sql.push_str(" ORDER BY c.time, c.session_id, c.seq");
     sql
