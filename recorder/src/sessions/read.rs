@@ -88,7 +88,8 @@ pub fn summaries(batch: &RecordBatch) -> Result<Vec<SessionSummary>, Error> {
     Ok(out)
 }
 
-/// The newest snapshot of every session the index holds no ended row for.
+/// The newest snapshot of every session the index holds no ended row for; removes what an
+/// interrupted write left.
 pub fn open_sessions(dir: &Path) -> Result<Vec<SessionSummary>, Error> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -98,6 +99,15 @@ pub fn open_sessions(dir: &Path) -> Result<Vec<SessionSummary>, Error> {
     let mut newest: HashMap<Uuid, SessionSummary> = HashMap::new();
     for entry in entries {
         let path = entry.map_err(|e| Error::io("listing", dir, e))?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.starts_with(".part-") && name.ends_with(".tmp") {
+            // A crash interrupted this write before its rename: it was never part of the index.
+            std::fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))?;
+            continue;
+        }
         let is_part = path
             .file_name()
             .and_then(|n| n.to_str())

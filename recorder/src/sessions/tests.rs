@@ -138,7 +138,10 @@ fn an_open_session_resumes_its_counts_after_a_restart() {
     index.write_due(name(0, 3)).unwrap().unwrap();
     drop(index);
 
+    let leftover = dir.path().join("sessions/.part-0-4-5.parquet.tmp");
+    std::fs::write(&leftover, b"half a file").unwrap();
     let mut restarted = SessionIndex::open(dir.path(), Duration::ZERO).unwrap();
+    assert!(!leftover.exists(), "a crash's half-written file is removed");
     assert_eq!(
         restarted.tracked(),
         1,
