@@ -16,7 +16,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("proxy", &["schemas", "eventlog"]),
     ("testkit", &[]),
     ("recorder", &["schemas", "eventlog"]),
-    ("blastwall", &["schemas", "eventlog", "proxy", "recorder"]),
+    ("query", &["schemas"]),
+    (
+        "blastwall",
+        &["schemas", "eventlog", "proxy", "recorder", "query"],
+    ),
 ];
 
 /// Crates that would bring I/O or an async runtime into the pure event model.

@@ -180,6 +180,8 @@ pub struct Settings {
     pub compaction: Option<CompactionSettings>,
     /// Retention, when configured.
     pub retention: Option<RetentionSettings>,
+    /// An open session's row in the session index is rewritten at most this often.
+    pub session_refresh: Duration,
 }
 
 impl Settings {
@@ -200,6 +202,7 @@ impl Settings {
             repair_wait: config.repair_wait,
             compaction: Some(CompactionSettings::default()),
             retention: None,
+            session_refresh: crate::sessions::DEFAULT_REFRESH,
         }
     }
 }
@@ -253,6 +256,7 @@ impl RecorderConfig {
                 }),
                 None => None,
             },
+            session_refresh: crate::sessions::DEFAULT_REFRESH,
         })
     }
 }

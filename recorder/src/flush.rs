@@ -17,6 +17,7 @@ use eventlog::{Entry, Position};
 use crate::Error;
 use crate::archive::{Encoding, GroupFile, Layout, PartName, Table, WrittenGroup, write_group};
 use crate::encode::{self, Decoded, EventRow, Rejection};
+use crate::sessions::SessionIndex;
 
 /// A record set aside in the quarantine table, for reporting.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +41,16 @@ pub struct Flushed {
 
 /// Archives `entries`, a gap-free run of one partition's offsets, as one group.
 pub fn flush(layout: &Layout, encoding: Encoding, entries: &[Entry]) -> Result<Flushed, Error> {
+    flush_indexed(layout, encoding, entries, None)
+}
+
+/// [`flush`], then folds the group's events into `sessions` and writes the index rows due.
+pub fn flush_indexed(
+    layout: &Layout,
+    encoding: Encoding,
+    entries: &[Entry],
+    sessions: Option<&mut SessionIndex>,
+) -> Result<Flushed, Error> {
     let name = run_name(entries)?;
     let mut events: BTreeMap<NaiveDate, Vec<EventRow>> = BTreeMap::new();
     let mut rejected: BTreeMap<NaiveDate, Vec<(&Entry, Rejection)>> = BTreeMap::new();
@@ -85,6 +96,12 @@ pub fn flush(layout: &Layout, encoding: Encoding, entries: &[Entry]) -> Result<F
         })
         .collect();
     let group = write_group(layout, name, files, encoding)?;
+    if let Some(index) = sessions {
+        for row in events.values().flatten() {
+            index.observe(&row.event);
+        }
+        index.write_due(name)?;
+    }
     Ok(Flushed {
         group,
         events: event_count,

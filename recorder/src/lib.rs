@@ -21,13 +21,13 @@
 //! | [`archive`] | the layout on disk, durable group writes, the survey at start, visibility |
 //! | [`compaction`] | small files of a day merged into large ones, atomically for readers |
 //! | [`retention`] | days past the configured age removed, each removal an event first |
+//! | [`sessions`] | the session index `ARCHIVE/sessions/`: one row per session, refreshed while it runs |
 //! | [`repair`] | rewriting damaged or missing ranges from the log |
 //! | [`source`] | [`EventSource`]: an opened [`eventlog::EventLog`] or an [`eventlog::EmbeddedReader`] |
 //! | [`config`] | `[recorder]` ([`RecorderConfig`]) → [`Settings`] |
 //! | [`status`] | [`Status`]: what a running recorder has done |
 //!
 //! Several recorders in one Kafka consumer group share its partitions (see `writer`).
-//! Not here yet: the session index.
 //!
 //! # Example
 //!
@@ -64,6 +64,7 @@ mod error;
 pub mod flush;
 pub mod repair;
 pub mod retention;
+pub mod sessions;
 pub mod source;
 pub mod status;
 pub mod writer;

@@ -28,8 +28,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::archive::{self, Layout, Survey};
-use crate::flush::{Flushed, flush};
+use crate::flush::{Flushed, flush_indexed};
 use crate::repair::repair;
+use crate::sessions::SessionIndex;
 use crate::source::EventSource;
 use crate::status::{Phase, Status};
 use crate::{Error, Settings};
@@ -95,6 +96,12 @@ pub async fn start(
         .map_err(|e| Error::task("survey", e))??
     };
     report_survey(&survey);
+    let sessions = {
+        let (archive, refresh) = (settings.archive.clone(), settings.session_refresh);
+        tokio::task::spawn_blocking(move || SessionIndex::open(&archive, refresh))
+            .await
+            .map_err(|e| Error::task("session index", e))??
+    };
     let status = Status {
         next_offsets: survey.resume.clone(),
         damaged: survey.damaged.len() as u64,
@@ -116,6 +123,7 @@ pub async fn start(
         assignment: None,
         status: publish,
         stopped,
+        sessions: Some(sessions),
     };
     let repairs = survey.repairs();
     let task = tokio::spawn(follower.run(repairs, sub));
@@ -168,6 +176,8 @@ struct Follower {
     assignment: Option<Assignment>,
     status: watch::Sender<Status>,
     stopped: watch::Receiver<bool>,
+    /// The session index, lent to each flush (`None` only while a flush holds it).
+    sessions: Option<SessionIndex>,
 }
 
 impl Follower {
@@ -385,10 +395,15 @@ impl Follower {
             return Ok(());
         }
         let (layout, encoding) = (self.layout.clone(), self.settings.encoding);
-        let flushed =
-            tokio::task::spawn_blocking(move || flush(&layout, encoding, &pending.entries))
-                .await
-                .map_err(|e| Error::task("flush", e))??;
+        let mut sessions = self.sessions.take();
+        let (flushed, sessions) = tokio::task::spawn_blocking(move || {
+            let flushed = flush_indexed(&layout, encoding, &pending.entries, sessions.as_mut());
+            (flushed, sessions)
+        })
+        .await
+        .map_err(|e| Error::task("flush", e))?;
+        self.sessions = sessions;
+        let flushed = flushed?;
         let last = flushed.group.name.last;
         self.next.insert(partition, last + 1);
         self.record(&flushed);

@@ -21,6 +21,8 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use crate::body::{EventBody, EventKind, UnknownKind, Verdict};
 use crate::canonical::{self, CanonicalError};
 
+pub mod sessions;
+
 /// Column names of the `events` table, in schema order.
 pub mod columns {
     /// `schema_version`: the event format version.

@@ -26,7 +26,8 @@
 //! | [`chain`] | [`ChainBuilder`] and the verifiers, [`ChainBreak`] |
 //! | [`control`] | [`control::ControlEvent`]: requests, decisions and grants for every proxy |
 //! | [`seal`] | [`SealingKey`], [`PublicKeys`], [`Seal`]: Ed25519 seals and key files |
-//! | [`arrow`] | the archive's `events` table: Arrow schema, column names, body column |
+//! | [`arrow`] | the archive's `events` and `sessions` tables: Arrow schemas, column names, body column |
+//! | [`summary`] | [`summary::SessionSummary`]: a session folded into its session-index row |
 //! | [`json_schema`] | the JSON Schema of events (`event.schema.json`) |
 //!
 //! # Example
@@ -96,6 +97,7 @@ pub mod digest;
 pub mod event;
 pub mod json_schema;
 pub mod seal;
+pub mod summary;
 pub mod target;
 pub mod time;
 

@@ -5,9 +5,15 @@ mod approvals;
 mod keys;
 mod log;
 mod policy;
+mod query;
 mod recorder;
+mod replay;
+mod sessions;
+mod show;
 mod token;
 mod up;
+mod verify;
+mod who_touched;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +61,18 @@ enum Command {
     /// Decide statements held for approval (list, show, approve, deny).
     #[command(subcommand)]
     Approvals(approvals::ApprovalsCommand),
+    /// Run SQL over the archive (tables events, sessions; views commands, verdicts, ...).
+    Query(query::QueryArgs),
+    /// List sessions, filtered by human, agent, target, time and verdict.
+    Sessions(sessions::SessionsArgs),
+    /// Show one session's timeline: commands, verdicts, approvals, results.
+    Show(show::ShowArgs),
+    /// Which humans and agents read or wrote a target or table, with their statements.
+    WhoTouched(who_touched::WhoTouchedArgs),
+    /// Replay a session: terminal playback, SQL transcript, asciicast, or the screen at a moment.
+    Replay(replay::ReplayArgs),
+    /// Prove the archive complete and unmodified: chains, seq, seals, files (exit 1 on findings).
+    Verify(verify::VerifyArgs),
 }
 
 /// Where the configuration and the data directory come from; shared by every subcommand.
@@ -94,5 +112,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(command) => policy::run(command),
         Command::Recorder(args) => recorder::run(args).await,
         Command::Approvals(command) => approvals::run(command).await,
+        Command::Query(args) => query::run(args).await,
+        Command::Sessions(args) => sessions::run(args).await,
+        Command::Show(args) => show::run(args).await,
+        Command::WhoTouched(args) => who_touched::run(args).await,
+        Command::Replay(args) => replay::run(args).await,
+        Command::Verify(args) => verify::run(args).await,
     }
 }

@@ -1,0 +1,262 @@
+//! The DataFusion context over an archive: the tables `events` and `sessions`, and the views
+//! for everyday questions.
+//!
+//! | name | what |
+//! | --- | --- |
+//! | `events` | every archived event (`schemas::arrow::events_schema`) plus `date`, the hive partition: filter on it to read fewer days |
+//! | `session_snapshots` | every row of `ARCHIVE/sessions/` (a session may have several) |
+//! | `sessions` | one row per session: the snapshot with the most events (the index's supersede rule) |
+//! | `commands` | `command.received`: who, where, the text, the parser's action, reads and writes |
+//! | `verdicts` | `policy.decided`: the command's seq, the verdict, the deciding policies, the message |
+//! | `approvals` | `approval.requested` and `approval.decided` |
+//! | `results` | `result.returned`: tag, row count, duration, error |
+//! | `terminal` | `terminal.output` and `terminal.input` bytes with their offsets |
+//!
+//! Two functions read the canonical JSON of `body`: `json_text(body, '/json/pointer')` (a
+//! string, or the JSON text of another value; null when absent) and `json_list(body, pointer)`
+//! (a list of strings). Read-only: the context never writes to the archive.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListBuilder, StringBuilder};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use schemas::arrow::events_schema;
+use schemas::arrow::sessions::{columns as s, sessions_schema};
+
+use crate::{Archive, Error};
+
+/// A context with the archive's tables and views registered.
+pub async fn open(archive: &Archive) -> Result<SessionContext, Error> {
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+    let ctx = SessionContext::new_with_config(config);
+    // Local paths are listed through the archive's visibility rule (see `store`).
+    let local = datafusion::execution::object_store::ObjectStoreUrl::local_filesystem();
+    ctx.register_object_store(
+        local.as_ref(),
+        Arc::new(crate::store::ArchiveStore::default()),
+    );
+    // Declared volatile although they are pure: DataFusion then never pushes a filter on them
+    // below the cheap ones, so bodies are parsed only for the rows that survive those.
+    ctx.register_udf(create_udf(
+        "json_text",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Volatile,
+        Arc::new(json_text),
+    ));
+    ctx.register_udf(create_udf(
+        "json_list",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+        Volatility::Volatile,
+        Arc::new(json_list),
+    ));
+    register_events(&ctx, archive).await?;
+    register_sessions(&ctx, archive).await?;
+    for view in VIEWS {
+        ctx.sql(view).await?;
+    }
+    Ok(ctx)
+}
+
+async fn register_events(ctx: &SessionContext, archive: &Archive) -> Result<(), Error> {
+    let dir = archive.events_dir();
+    if !dir.is_dir() {
+        let mut fields: Vec<Field> = events_schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("date", DataType::Utf8, false));
+        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
+        ctx.register_table("events", Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
+        return Ok(());
+    }
+    let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![("date".to_owned(), DataType::Utf8)]);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(events_schema());
+    ctx.register_table("events", Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}
+
+async fn register_sessions(ctx: &SessionContext, archive: &Archive) -> Result<(), Error> {
+    let dir = archive.sessions_dir();
+    if archive.session_files()?.is_empty() {
+        let table = MemTable::try_new(sessions_schema(), vec![vec![]])?;
+        ctx.register_table("session_snapshots", Arc::new(table))?;
+    } else {
+        let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(sessions_schema());
+        ctx.register_table(
+            "session_snapshots",
+            Arc::new(ListingTable::try_new(config)?),
+        )?;
+    }
+    let names: Vec<&str> = vec![
+        s::SESSION_ID,
+        s::HUMAN,
+        s::AGENT,
+        s::AGENTS,
+        s::GROUPS,
+        s::TARGET,
+        s::PROTOCOL,
+        s::CLIENT_ADDR,
+        s::STARTED,
+        s::ENDED,
+        s::LAST_EVENT,
+        s::EVENTS,
+        s::COMMANDS,
+        s::BLOCKED,
+        s::HELD,
+        s::APPROVED,
+        s::MASKED_VALUES,
+        s::BYTES,
+        s::END_REASON,
+        s::FINAL_HASH,
+        s::SEAL_KEY_ID,
+        s::SEAL_SIGNATURE,
+    ];
+    let list = names.join(", ");
+    ctx.sql(&format!(
+        "CREATE VIEW sessions AS SELECT {list} FROM (SELECT *, row_number() OVER \
+         (PARTITION BY session_id ORDER BY events DESC, ended IS NOT NULL DESC) AS snapshot_rank \
+         FROM session_snapshots) WHERE snapshot_rank = 1"
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The everyday views over `events`.
+const VIEWS: &[&str] = &[
+    "CREATE VIEW commands AS SELECT session_id, seq, time, date, actor_subject AS human, \
+     actor_agents[1] AS agent, actor_groups AS groups, target_name AS target, \
+     target_protocol AS protocol, client_addr, command_text AS text, \
+     json_text(body, '/summary/action') AS action, json_list(body, '/summary/reads') AS reads, \
+     json_list(body, '/summary/writes') AS writes FROM events WHERE kind = 'command.received'",
+    "CREATE VIEW verdicts AS SELECT session_id, seq, time, date, actor_subject AS human, \
+     actor_agents[1] AS agent, target_name AS target, \
+     CAST(json_text(body, '/command_seq') AS BIGINT) AS command_seq, verdict, \
+     json_list(body, '/policies') AS policies, json_text(body, '/message') AS message \
+     FROM events WHERE kind = 'policy.decided'",
+    "CREATE VIEW approvals AS SELECT session_id, seq, time, date, actor_subject AS human, \
+     actor_agents[1] AS agent, target_name AS target, kind, \
+     json_text(body, '/approval_id') AS approval_id, \
+     CAST(json_text(body, '/command_seq') AS BIGINT) AS command_seq, \
+     json_text(body, '/approver_group') AS approver_group, json_text(body, '/policy') AS policy, \
+     json_text(body, '/decision') AS decision, json_text(body, '/approver/subject') AS approver, \
+     json_text(body, '/reason') AS reason \
+     FROM events WHERE kind IN ('approval.requested', 'approval.decided')",
+    "CREATE VIEW results AS SELECT session_id, seq, time, date, actor_subject AS human, \
+     actor_agents[1] AS agent, target_name AS target, \
+     CAST(json_text(body, '/command_seq') AS BIGINT) AS command_seq, \
+     json_text(body, '/command_tag') AS command_tag, row_count, \
+     json_text(body, '/truncated') = 'true' AS truncated, \
+     CAST(json_text(body, '/duration_ns') AS BIGINT) AS duration_ns, \
+     json_text(body, '/error/code') AS error_code, json_text(body, '/error/message') AS error_message \
+     FROM events WHERE kind = 'result.returned'",
+    "CREATE VIEW terminal AS SELECT session_id, seq, time, date, actor_subject AS human, \
+     actor_agents[1] AS agent, target_name AS target, \
+     CASE kind WHEN 'terminal.output' THEN 'output' ELSE 'input' END AS direction, \
+     CAST(json_text(body, '/channel') AS BIGINT) AS channel, \
+     CAST(json_text(body, '/offset_ns') AS BIGINT) AS offset_ns, terminal_data AS data \
+     FROM events WHERE kind IN ('terminal.output', 'terminal.input')",
+];
+
+/// The value at `pointer` of each JSON text, as the function's two arrays.
+fn pointed(args: &[ColumnarValue]) -> Result<(ArrayRef, ArrayRef, usize), DataFusionError> {
+    let rows = args.iter().find_map(|a| match a {
+        ColumnarValue::Array(array) => Some(array.len()),
+        ColumnarValue::Scalar(_) => None,
+    });
+    let rows = rows.unwrap_or(1);
+    let [json, pointer] = args else {
+        return Err(DataFusionError::Plan("expects (json, pointer)".into()));
+    };
+    let json = cast(&json.clone().into_array(rows)?, &DataType::Utf8)?;
+    let pointer = cast(&pointer.clone().into_array(rows)?, &DataType::Utf8)?;
+    Ok((json, pointer, rows))
+}
+
+fn lookup(json: &ArrayRef, pointer: &ArrayRef, row: usize) -> Option<serde_json::Value> {
+    let (json, pointer) = (json.as_string::<i32>(), pointer.as_string::<i32>());
+    if json.is_null(row) || pointer.is_null(row) {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(json.value(row)).ok()?;
+    value
+        .pointer(pointer.value(row))
+        .filter(|v| !v.is_null())
+        .cloned()
+}
+
+fn json_text(args: &[ColumnarValue]) -> Result<ColumnarValue, DataFusionError> {
+    let (json, pointer, rows) = pointed(args)?;
+    let mut out = StringBuilder::with_capacity(rows, rows * 8);
+    for row in 0..rows {
+        match lookup(&json, &pointer, row) {
+            Some(serde_json::Value::String(text)) => out.append_value(text),
+            Some(other) => out.append_value(other.to_string()),
+            None => out.append_null(),
+        }
+    }
+    Ok(ColumnarValue::Array(Arc::new(out.finish())))
+}
+
+fn json_list(args: &[ColumnarValue]) -> Result<ColumnarValue, DataFusionError> {
+    let (json, pointer, rows) = pointed(args)?;
+    let mut out = ListBuilder::new(StringBuilder::new());
+    for row in 0..rows {
+        match lookup(&json, &pointer, row) {
+            Some(serde_json::Value::Array(items)) => {
+                for item in items {
+                    match item {
+                        serde_json::Value::String(text) => out.values().append_value(text),
+                        other => out.values().append_value(other.to_string()),
+                    }
+                }
+                out.append(true);
+            }
+            _ => out.append(false),
+        }
+    }
+    Ok(ColumnarValue::Array(Arc::new(out.finish())))
+}
+
+/// Runs `sql` and collects its rows.
+pub async fn run(
+    ctx: &SessionContext,
+    sql: &str,
+) -> Result<Vec<datafusion::arrow::array::RecordBatch>, Error> {
+    let frame = ctx.sql(sql).await?;
+    let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
+    let mut batches = frame.collect().await?;
+    if batches.is_empty() {
+        // Keep the columns of an empty answer, so it still prints a header.
+        batches.push(datafusion::arrow::array::RecordBatch::new_empty(schema));
+    }
+    Ok(batches)
+}
+
+/// `text` as a SQL string literal.
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}

@@ -1,0 +1,106 @@
+//! A real proxied psql session — PostgreSQL, the gateway, the recorder — replayed from the
+//! archive as a transcript: the statements, their verdicts and the rows psql was shown.
+
+#![cfg(feature = "e2e")]
+// A panic in a test is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../proxy/tests/common/mod.rs"]
+mod gateway;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventlog::{EmbeddedOptions, EmbeddedReader};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proxied_psql_session_replays_with_its_statements_verdicts_and_results() {
+    let gw = gateway::Gateway::start(gateway::no_drop()).await;
+    gw.direct(
+        "CREATE TABLE orders (id int PRIMARY KEY, email text); \
+         INSERT INTO orders VALUES (1, 'ann@example.com'), (2, 'bo@example.com');",
+    );
+    let token = gw.token();
+    let shown = gw.psql(&token, &["-c", "SELECT id, email FROM orders ORDER BY id"]);
+    assert!(shown.ok, "{}", shown.stderr);
+    assert_eq!(shown.stdout, "1|ann@example.com\n2|bo@example.com\n");
+    let refused = gw.psql(&token, &["-c", "DROP TABLE orders"]);
+    assert!(!refused.ok);
+    let sessions = gw.ended_sessions(2).await;
+    let total: usize = sessions.iter().map(Vec::len).sum();
+
+    // Archive the gateway's log with the recorder, as `blastwall up` does.
+    let archive = gw.data.path().join("archive");
+    let mut settings = recorder::Settings::new(&archive);
+    settings.flush_interval = Duration::from_millis(100);
+    let reader = EmbeddedReader::open(gw.data.path().join("log"), EmbeddedOptions::default());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = recorder::start(settings, Arc::new(reader), stopped)
+        .await
+        .unwrap();
+    let mut status = running.status();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        status.wait_for(|s| s.events >= total as u64),
+    )
+    .await
+    .expect("the recorder archives the sessions")
+    .unwrap();
+    stop.send(true).unwrap();
+    running.wait().await.unwrap();
+
+    let archive = query::Archive::new(&archive);
+    let report = query::verify::verify(&archive, &gw.keys, None).unwrap();
+    assert!(report.is_clean(), "{:#?}", report.findings);
+    assert_eq!(report.sealed, 2);
+
+    let ctx = query::context::open(&archive).await.unwrap();
+    let select = sessions
+        .iter()
+        .find(|s| s.iter().any(|e| e.kind_name() == "result.returned"))
+        .unwrap();
+    let events = query::replay::load_session(&ctx, &select[0].session_id.to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        &events, select,
+        "the archive holds exactly what the log did"
+    );
+    let transcript = query::replay::sql::transcript(&events);
+    let expected = "app=> SELECT id, email FROM orders ORDER BY id\n\
+                    -- verdict: allow (allow)\n\
+                    \x20id |      email      \n\
+                    ----+-----------------\n\
+                    \x201  | ann@example.com\n\
+                    \x202  | bo@example.com\n\
+                    (2 rows)\n\
+                    Time: ";
+    assert!(transcript.contains(expected), "{transcript}");
+    assert!(
+        transcript.starts_with("-- session ")
+            && transcript.contains("by dev@example.com (agent coding-agent)")
+    );
+
+    let drop = sessions.iter().find(|s| !std::ptr::eq(*s, select)).unwrap();
+    let events = query::replay::load_session(&ctx, &drop[0].session_id.to_string())
+        .await
+        .unwrap();
+    let transcript = query::replay::sql::transcript(&events);
+    assert!(
+        transcript.contains("app=> DROP TABLE orders\n-- verdict: block (no-drop)\nERROR:  dropping and truncating tables is not allowed here\n"),
+        "{transcript}"
+    );
+
+    let who = query::forensics::who_touched(
+        &ctx,
+        &query::forensics::Touch::parse("app.public.orders").unwrap(),
+    )
+    .await
+    .unwrap();
+    let rows = query::output::render(&who, query::output::Format::Csv).unwrap();
+    assert_eq!(rows.lines().count(), 3, "{rows}");
+    assert!(
+        rows.contains("dev@example.com,coding-agent,write,block,DROP TABLE orders"),
+        "{rows}"
+    );
+}
