@@ -33,6 +33,9 @@ pub struct Config {
     /// it the built-in default pack) and how SQL is read for it.
     #[serde(default)]
     pub policy: proxy::policy::PolicyConfig,
+    /// Masking of results, statement text and errors (`[masking]`, `[[masking.rules]]`).
+    #[serde(default)]
+    pub masking: proxy::masking::MaskingConfig,
     /// The admin HTTP listener (the local issuer's JWKS, health).
     #[serde(default = "default_admin")]
     pub admin: Option<proxy::server::AdminConfig>,
@@ -64,6 +67,7 @@ impl Default for Config {
             postgres: Default::default(),
             targets: Vec::new(),
             policy: Default::default(),
+            masking: Default::default(),
             admin: default_admin(),
             recorder: Default::default(),
         }
@@ -105,6 +109,7 @@ impl Config {
             targets: self.targets.clone(),
             policy: self.policy.clone(),
             admin: self.admin.clone(),
+            masking: self.masking.clone(),
             data_dir: self.data_dir.clone(),
         }
     }

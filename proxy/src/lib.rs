@@ -20,6 +20,7 @@
 pub mod audit;
 pub mod config;
 pub mod identity;
+pub mod masking;
 pub mod policy;
 pub mod postgres;
 pub mod server;

@@ -21,6 +21,7 @@ use crate::config::{PostgresListenerConfig, TargetConfig, target};
 use crate::identity::{
     IdentityConfig, IssuerKeys, LocalIssuer, TokenValidator, TrustedIssuer, jwks_router,
 };
+use crate::masking::{Masking, MaskingConfig};
 use crate::policy::cedar::PackSource;
 use crate::policy::{Policy, PolicyConfig};
 use crate::postgres::{self, Listener, ListenerSettings};
@@ -47,6 +48,8 @@ pub struct ProxySettings {
     pub policy: PolicyConfig,
     /// The admin HTTP listener, if wanted.
     pub admin: Option<AdminConfig>,
+    /// Masking: rules, detectors, the hash key.
+    pub masking: MaskingConfig,
     /// The data directory: the local issuer's key and the self-signed certificate live here.
     pub data_dir: PathBuf,
 }
@@ -124,6 +127,9 @@ pub async fn start(
     let store = Arc::clone(policy.store());
     let policy: Arc<dyn Policy> = policy;
     let acceptor = listener_tls(&settings.postgres, &settings.data_dir)?;
+    let masking = Masking::from_config(&settings.masking)
+        .map_err(StartError::Config)?
+        .map(Arc::new);
 
     let address = settings.postgres.listen;
     let tcp = TcpListener::bind(address)
@@ -140,6 +146,7 @@ pub async fn start(
         validator: Arc::new(validator),
         policy,
         auditor: Auditor::new(log, key),
+        masking,
     }));
     let mut tasks = vec![tokio::spawn(postgres::serve(
         listener,

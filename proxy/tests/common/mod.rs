@@ -93,6 +93,7 @@ impl Gateway {
             }],
             policy,
             admin: None,
+            masking: Default::default(),
             data_dir: data.path().to_owned(),
         };
         adjust(&mut settings);

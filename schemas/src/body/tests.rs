@@ -86,6 +86,7 @@ pub(crate) fn samples() -> Vec<EventBody> {
             truncated: false,
             duration_ns: 1_250_000,
             error: None,
+            masked: Vec::new(),
         }),
         EventBody::ResultReturned(ResultReturned {
             command_seq: 9,
@@ -99,6 +100,11 @@ pub(crate) fn samples() -> Vec<EventBody> {
                 code: "42P01".into(),
                 message: "relation \"acounts\" does not exist".into(),
             }),
+            masked: vec![MaskCount {
+                column: "email".into(),
+                masked_by: "detector:email".into(),
+                values: 2,
+            }],
         }),
         EventBody::TerminalOutput(TerminalData {
             channel: 0,

@@ -26,6 +26,7 @@ use super::pending::{Command, Described, Expect, Refusable};
 use crate::audit::AuditError;
 use crate::policy::{Decision, MessageFacts, PreparedStatements, Request, StatementFacts};
 use crate::postgres::codec::CodecError;
+use crate::postgres::copy_out::{CopyOut, copy_outs};
 use crate::postgres::error::sqlstate;
 
 /// A statement text PostgreSQL rejects at once, without side effects, in place of a refused
@@ -166,6 +167,7 @@ where
             started: Instant::now(),
             formats: Vec::new(),
             source: None,
+            copies: self.copies(&query.query),
         };
         match refused {
             None => {
@@ -247,6 +249,7 @@ where
             started: Instant::now(),
             formats,
             source,
+            copies: self.copies(&text),
         };
         match refused {
             None => {
@@ -278,9 +281,21 @@ where
     ) -> Result<(u64, Option<Refusable>), FrontendEnd> {
         let shared = &self.shared;
         let facts = self.sql_prepared.resolve(facts);
+        // What the event keeps passes the content detectors: a card number pasted into an
+        // INSERT must not stay in the archive. Policy decides on the statement as sent.
+        let (recorded_text, parameters) = match &shared.masking {
+            Some(masking) => (
+                masking.mask_text(text),
+                parameters
+                    .into_iter()
+                    .map(|p| p.map(|p| masking.mask_text(&p)))
+                    .collect(),
+            ),
+            None => (text.to_owned(), parameters),
+        };
         let received = EventBody::CommandReceived(CommandReceived {
             protocol: Protocol::Postgres,
-            text: text.to_owned(),
+            text: recorded_text,
             summary: facts.summary(),
             parameters,
         });
@@ -329,6 +344,14 @@ where
             _ => shared.counters.block(),
         }
         Ok((seq, refusal(seq, decision)))
+    }
+
+    /// The statement's `COPY ... TO STDOUT`s, when masking needs them.
+    fn copies(&self, text: &str) -> Arc<[CopyOut]> {
+        match &self.shared.masking {
+            Some(_) => Arc::from(copy_outs(text)),
+            None => Arc::from([]),
+        }
     }
 
     async fn forward(&mut self, expect: Expect, message: PgWireFrontendMessage) -> Forwarded {
