@@ -43,6 +43,9 @@ impl CopyFormat {
 /// A field as read from a line: `None` is NULL.
 type FieldValue = Option<Vec<u8>>;
 
+/// A field's bytes as written in the line, and its value.
+type Field = (std::ops::Range<usize>, FieldValue);
+
 /// Masks one line (`line_number` counts from 0). `Ok(None)`: the line is unchanged.
 pub fn mask_line(
     masking: &Masking,
@@ -77,11 +80,13 @@ pub fn mask_line(
         ));
     }
     let mut changed = false;
-    let mut masked: Vec<FieldValue> = Vec::with_capacity(fields.len());
-    for (index, (field, column)) in fields.into_iter().zip(&plan.columns).enumerate() {
+    // `Err(range)`: the field as written; `Ok(value)`: a new value.
+    let mut masked: Vec<Result<FieldValue, std::ops::Range<usize>>> =
+        Vec::with_capacity(fields.len());
+    for (index, ((range, field), column)) in fields.into_iter().zip(&plan.columns).enumerate() {
         let counts = counts.column(index);
         let Some(value) = field else {
-            masked.push(None);
+            masked.push(Err(range));
             continue;
         };
         let new = match column.action {
@@ -98,9 +103,9 @@ pub fn mask_line(
         match new {
             Some(new) => {
                 changed = true;
-                masked.push(new);
+                masked.push(Ok(new));
             }
-            None => masked.push(Some(value)),
+            None => masked.push(Err(range)),
         }
     }
     if !changed {
@@ -108,6 +113,16 @@ pub fn mask_line(
     }
     let mut out = Vec::with_capacity(line.len() + 16);
     for (index, field) in masked.iter().enumerate() {
+        let field = match field {
+            Err(range) => {
+                if index > 0 {
+                    out.push(delimiter_of(format));
+                }
+                out.extend_from_slice(&body[range.clone()]);
+                continue;
+            }
+            Ok(field) => field,
+        };
         match format {
             CopyFormat::Text { delimiter } => {
                 if index > 0 {
@@ -143,16 +158,26 @@ pub fn mask_line(
     Ok(Some(out))
 }
 
-fn split_text(body: &[u8], delimiter: u8) -> Vec<FieldValue> {
-    body.split(|b| *b == delimiter)
-        .map(|raw| {
-            if raw == b"\\N" {
-                None
-            } else {
-                Some(unescape_text(raw))
-            }
-        })
-        .collect()
+fn delimiter_of(format: CopyFormat) -> u8 {
+    match format {
+        CopyFormat::Text { delimiter } | CopyFormat::Csv { delimiter, .. } => delimiter,
+    }
+}
+
+fn split_text(body: &[u8], delimiter: u8) -> Vec<Field> {
+    let mut fields = Vec::new();
+    let mut start = 0;
+    for raw in body.split(|b| *b == delimiter) {
+        let range = start..start + raw.len();
+        start = range.end + 1;
+        let value = if raw == b"\\N" {
+            None
+        } else {
+            Some(unescape_text(raw))
+        };
+        fields.push((range, value));
+    }
+    fields
 }
 
 fn unescape_text(raw: &[u8]) -> Vec<u8> {
@@ -206,10 +231,11 @@ fn escape_text(value: &[u8], delimiter: u8, out: &mut Vec<u8>) {
     }
 }
 
-fn split_csv(body: &[u8], delimiter: u8, quote: u8) -> Result<Vec<FieldValue>, MaskingError> {
+fn split_csv(body: &[u8], delimiter: u8, quote: u8) -> Result<Vec<Field>, MaskingError> {
     let mut fields = Vec::new();
     let mut i = 0;
     loop {
+        let start = i;
         if body.get(i) == Some(&quote) {
             let mut value = Vec::new();
             i += 1;
@@ -231,18 +257,19 @@ fn split_csv(body: &[u8], delimiter: u8, quote: u8) -> Result<Vec<FieldValue>, M
                     }
                 }
             }
-            fields.push(Some(value));
+            fields.push((start..i, Some(value)));
         } else {
             let end = body[i..]
                 .iter()
                 .position(|b| *b == delimiter)
                 .map_or(body.len(), |p| i + p);
             let raw = &body[i..end];
-            fields.push(if raw.is_empty() {
+            let value = if raw.is_empty() {
                 None
             } else {
                 Some(raw.to_vec())
-            });
+            };
+            fields.push((i..end, value));
             i = end;
         }
         match body.get(i) {
@@ -315,6 +342,22 @@ mod tests {
         assert_eq!(
             out,
             b"\"x, [masked:email] \"\"q\"\"\",\"************1111\"\n".to_vec()
+        );
+        let plan3 = super::tests::plan(&[Action::Pass, Action::Detect, Action::Detect]);
+        let kept = mask_line(
+            &masking,
+            &plan3,
+            CopyFormat::CSV,
+            1,
+            b"1,\"a\",a@b.io\n",
+            &mut counts,
+        )
+        .expect("ok")
+        .expect("changed");
+        assert_eq!(
+            kept,
+            b"1,\"a\",\"[masked:email]\"\n".to_vec(),
+            "unchanged fields stay as written"
         );
         let header = CopyFormat::Csv {
             delimiter: b',',

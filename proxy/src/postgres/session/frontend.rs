@@ -198,7 +198,18 @@ where
                 .enumerate()
                 .map(|(i, p)| {
                     p.as_ref().map(|bytes| {
-                        parameter_text(bytes, format_at(&bind.parameter_format_codes, i))
+                        let format = format_at(&bind.parameter_format_codes, i);
+                        // A binary parameter is recorded as hex: mask its bytes first, or
+                        // a pasted card number would sit in the archive in hex.
+                        let masked = self
+                            .shared
+                            .masking
+                            .as_ref()
+                            .and_then(|m| m.detectors().mask(bytes));
+                        match masked {
+                            Some((masked, _)) => parameter_text(&Bytes::from(masked), format),
+                            None => parameter_text(bytes, format),
+                        }
                     })
                 })
                 .collect();

@@ -100,6 +100,11 @@ impl SessionMasking {
         }
     }
 
+    /// The content detectors.
+    pub fn detectors(&self) -> &crate::masking::Detectors {
+        self.masking.detectors()
+    }
+
     /// Masks a text for an event or an error message (statement text, a parameter).
     pub fn mask_text(&self, text: &str) -> String {
         self.masking.detectors().mask_str(text).0
