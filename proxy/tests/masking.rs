@@ -193,7 +193,10 @@ async fn assert_nothing_written_holds_a_seeded_value(gateway: &Gateway) {
         assert_clean_bytes(&file.display().to_string(), &bytes);
         plain |= bytes.windows(11).any(|w| w == b"Alice Smith");
     }
-    assert!(plain, "the search reads the log as written: an unmasked value is found in it");
+    assert!(
+        plain,
+        "the search reads the log as written: an unmasked value is found in it"
+    );
     for events in gateway.sessions().await.values() {
         for event in events {
             let json = serde_json::to_string(event).expect("json");
@@ -544,5 +547,88 @@ async fn an_exempt_group_sees_real_values_and_its_recording_stays_masked() {
             assert_clean("a recorded result of an exempt session", &json);
         }
     }
+    gateway.stop().await;
+}
+
+/// Reads messages up to ReadyForQuery, returning their type bytes and the first error.
+async fn until_ready(
+    raw: &mut common::raw::RawClient,
+) -> (Vec<u8>, Option<(String, String, String)>) {
+    let mut tags = Vec::new();
+    let mut error = None;
+    loop {
+        let message = raw.read().await;
+        tags.push(message.tag);
+        if message.tag == b'E' && error.is_none() {
+            error = Some(message.error());
+        }
+        if message.tag == b'Z' {
+            return (tags, error);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_cannot_be_masked_is_withheld_with_a_clear_error_and_the_session_goes_on() {
+    let gateway = gateway().await;
+    let token = gateway.token();
+
+    // An Execute with no Describe: column rules cannot be applied, so no row goes out.
+    let mut raw = common::raw::RawClient::login(gateway.addr, common::TARGET, &token).await;
+    raw.send(b'P', b"\0SELECT email, card FROM people\0\0\0")
+        .await;
+    raw.send(b'B', &[0, 0, 0, 0, 0, 0, 0, 0]).await;
+    raw.send(b'E', &[0, 0, 0, 0, 0]).await;
+    raw.send(b'S', &[]).await;
+    let (tags, error) = until_ready(&mut raw).await;
+    assert!(!tags.contains(&b'D'), "no DataRow went out: {tags:?}");
+    let (severity, code, message) = error.expect("an error");
+    assert_eq!((severity.as_str(), code.as_str()), ("ERROR", "0A000"));
+    assert!(message.contains("cannot mask"), "{message}");
+    raw.query("SELECT 'after'").await;
+    let (tags, error) = until_ready(&mut raw).await;
+    assert_eq!(
+        (tags, error),
+        (b"TDCZ".to_vec(), None),
+        "the session goes on"
+    );
+    drop(raw);
+
+    let name = psql(&gateway, &token, &["SELECT name FROM people WHERE id = 1"]);
+    assert_eq!(name.stdout.trim(), "Alice Smith");
+
+    // COPY options masking cannot follow, and binary COPY, are refused before any data.
+    let odd = psql(&gateway, &token, &["COPY people TO STDOUT (NULL 'none')"]);
+    assert!(
+        !odd.ok && odd.stderr.contains("cannot be masked"),
+        "{}",
+        odd.stderr
+    );
+    assert!(odd.stdout.is_empty());
+    let binary = psql(
+        &gateway,
+        &token,
+        &["COPY (SELECT iban FROM people) TO STDOUT BINARY"],
+    );
+    assert!(
+        !binary.ok && binary.stderr.contains("binary COPY cannot be masked"),
+        "{}",
+        binary.stderr
+    );
+
+    // The refusals are recorded as the statements' failed results.
+    gateway.ended_sessions(4).await;
+    let sessions = gateway.sessions().await;
+    let failed: Vec<String> = sessions
+        .values()
+        .flat_map(|events| results(events))
+        .filter_map(|r| r.error.as_ref().map(|e| e.code.clone()))
+        .collect();
+    assert_eq!(
+        failed.iter().filter(|c| *c == "0A000").count(),
+        3,
+        "{failed:?}"
+    );
+    assert_nothing_written_holds_a_seeded_value(&gateway).await;
     gateway.stop().await;
 }
