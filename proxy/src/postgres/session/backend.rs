@@ -169,6 +169,10 @@ where
                 masking.mask_fields(&mut n.fields);
                 Ok((B::NoticeResponse(n), None))
             }
+            B::NotificationResponse(mut n) => {
+                n.payload = masking.mask_text(&n.payload);
+                Ok((B::NotificationResponse(n), None))
+            }
             B::RowDescription(description) => {
                 match (step, &command) {
                     (Step::Complete(Expect::Describe(described)), _) => {
