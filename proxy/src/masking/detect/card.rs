@@ -7,6 +7,10 @@ use super::{Detector, Span, digits_end, ends_token, is_digit, next_digit, starts
 pub struct Card;
 
 impl Detector for Card {
+    fn min_digits(&self) -> usize {
+        13
+    }
+
     fn find(&self, text: &[u8], found: &mut Vec<Span>) {
         let mut at = 0;
         while let Some(start) = next_digit(text, at) {
@@ -16,8 +20,8 @@ impl Detector for Card {
             if !starts_token(text, start) || !ends_token(text, end) {
                 continue;
             }
-            if let Some(digits) = digits
-                && luhn(&digits)
+            if let Some((digits, len)) = digits
+                && luhn(&digits[..len])
             {
                 found.push(Span { start, end });
                 at = end;
@@ -28,17 +32,19 @@ impl Detector for Card {
 
 /// From a first digit: where the run of digit groups ends, and its digits if 13 to 19 of them
 /// in acceptable groups.
-fn candidate(text: &[u8], start: usize) -> (usize, Option<Vec<u8>>) {
-    let mut digits: Vec<u8> = Vec::with_capacity(19);
+fn candidate(text: &[u8], start: usize) -> (usize, Option<([u8; 19], usize)>) {
+    let mut digits = [0u8; 19];
+    let mut len = 0;
     let mut at = start;
     let mut grouped_well = true;
     loop {
         let end = digits_end(text, at);
         let group = end - at;
-        if digits.len() + group > 19 {
+        if len + group > 19 {
             return (end, None);
         }
-        digits.extend_from_slice(&text[at..end]);
+        digits[len..len + group].copy_from_slice(&text[at..end]);
+        len += group;
         at = end;
         match (text.get(at), text.get(at + 1)) {
             (Some(b' ' | b'-'), Some(next)) if is_digit(*next) => {
@@ -50,8 +56,8 @@ fn candidate(text: &[u8], start: usize) -> (usize, Option<Vec<u8>>) {
             _ => break,
         }
     }
-    let ok = grouped_well && (13..=19).contains(&digits.len());
-    (at, ok.then_some(digits))
+    let ok = grouped_well && (13..=19).contains(&len);
+    (at, ok.then_some((digits, len)))
 }
 
 /// The Luhn checksum over ASCII digits.

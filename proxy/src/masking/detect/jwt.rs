@@ -1,8 +1,6 @@
 //! JSON Web Tokens: three base64url segments joined by dots, the first starting `eyJ` (the
 //! encoding of `{"`). The signature may be empty (unsecured tokens are tokens too).
 
-use memchr::memmem;
-
 use super::{Detector, Span};
 
 /// Finds JSON Web Tokens.
@@ -14,10 +12,13 @@ fn is_base64url(byte: u8) -> bool {
 
 impl Detector for Jwt {
     fn find(&self, text: &[u8], found: &mut Vec<Span>) {
-        let mut at = 0;
-        while let Some(offset) = memmem::find(&text[at..], b"eyJ") {
-            let start = at + offset;
-            at = start + 3;
+        let mut done = 0;
+        // `J` is rare in text, `e` is not: find the `J` of `eyJ`, then look back.
+        for j in memchr::memchr_iter(b'J', text) {
+            if j < done + 2 || text[j - 2] != b'e' || text[j - 1] != b'y' {
+                continue;
+            }
+            let start = j - 2;
             if start > 0 && is_base64url(text[start - 1]) {
                 continue;
             }
@@ -31,7 +32,7 @@ impl Detector for Jwt {
             }
             let end = segment(text, payload + 1);
             found.push(Span { start, end });
-            at = end;
+            done = end;
         }
     }
 }

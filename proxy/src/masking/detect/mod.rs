@@ -112,6 +112,12 @@ pub struct Span {
 pub trait Detector: Send + Sync {
     /// Appends to `found` the spans of `text` this detector recognises, in order.
     fn find(&self, text: &[u8], found: &mut Vec<Span>);
+
+    /// The fewest ASCII digits a text must hold for this detector to find anything in it
+    /// (a card has 13): the set counts digits once and skips detectors that cannot match.
+    fn min_digits(&self) -> usize {
+        0
+    }
 }
 
 /// Hits per detector, indexed like [`DetectorKind::ALL`].
@@ -204,7 +210,11 @@ impl Detectors {
     pub fn mask(&self, text: &[u8]) -> Option<(Vec<u8>, DetectorCounts)> {
         let mut hits: Vec<(Span, DetectorKind)> = Vec::new();
         let mut spans = Vec::new();
+        let digits = count_digits(text);
         for (kind, detector) in &self.running {
+            if detector.min_digits() > digits {
+                continue;
+            }
             spans.clear();
             detector.find(text, &mut spans);
             hits.extend(spans.iter().map(|span| (*span, *kind)));
@@ -256,7 +266,11 @@ impl Detectors {
     /// Whether any detector recognises something in `text`.
     pub fn finds_any(&self, text: &[u8]) -> bool {
         let mut spans = Vec::new();
+        let digits = count_digits(text);
         self.running.iter().any(|(_, detector)| {
+            if detector.min_digits() > digits {
+                return false;
+            }
             detector.find(text, &mut spans);
             !spans.is_empty()
         })
@@ -284,17 +298,12 @@ fn ends_token(text: &[u8], at: usize) -> bool {
 
 /// The first ASCII digit at or after `from`, eight bytes at a time.
 fn next_digit(text: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const LOW7: u64 = ONES * 127;
-    const HIGH: u64 = ONES * 128;
     let mut at = from;
     while at + 8 <= text.len() {
         let mut word = [0u8; 8];
         word.copy_from_slice(&text[at..at + 8]);
-        let x = u64::from_le_bytes(word);
         // Bytes strictly between 0x2f and 0x3a (bit-twiddling "hasbetween"), exact per byte.
-        let low = x & LOW7;
-        let hit = (ONES * (127 + 0x3a) - low) & !x & (low + ONES * (127 - 0x2f)) & HIGH;
+        let hit = digit_mask(u64::from_le_bytes(word));
         if hit != 0 {
             return Some(at + (hit.trailing_zeros() / 8) as usize);
         }
@@ -304,6 +313,27 @@ fn next_digit(text: &[u8], from: usize) -> Option<usize> {
         .iter()
         .position(|b| is_digit(*b))
         .map(|p| at + p)
+}
+
+/// How many ASCII digits `text` holds, eight bytes at a time.
+fn count_digits(text: &[u8]) -> usize {
+    let mut count = 0;
+    let mut chunks = text.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        count += digit_mask(u64::from_le_bytes(word)).count_ones() as usize;
+    }
+    count + chunks.remainder().iter().filter(|b| is_digit(**b)).count()
+}
+
+/// One high bit per byte of `x` that is an ASCII digit (exact per byte).
+fn digit_mask(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = ONES * 127;
+    const HIGH: u64 = ONES * 128;
+    let low = x & LOW7;
+    (ONES * (127 + 0x3a) - low) & !x & (low + ONES * (127 - 0x2f)) & HIGH
 }
 
 /// The end of the run of digits starting at `from`.
@@ -349,6 +379,8 @@ mod tests {
             v
         };
         assert_eq!(found, (48..58).collect::<Vec<usize>>());
+        assert_eq!(count_digits(&all), 10);
+        assert_eq!(count_digits(b"a1b2c3d4e5f6g7h8i9"), 9);
     }
 
     #[test]

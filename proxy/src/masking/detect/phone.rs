@@ -9,6 +9,10 @@ use super::{Detector, Span, digits_end, ends_token, is_digit, next_digit, starts
 pub struct Phone;
 
 impl Detector for Phone {
+    fn min_digits(&self) -> usize {
+        8
+    }
+
     fn find(&self, text: &[u8], found: &mut Vec<Span>) {
         let mut at = 0;
         while let Some(first) = next_digit(text, at) {

@@ -16,8 +16,13 @@ const LABEL: &[u8] = b"PRIVATE KEY-----";
 impl Detector for PrivateKey {
     fn find(&self, text: &[u8], found: &mut Vec<Span>) {
         let mut at = 0;
-        while let Some(offset) = memmem::find(&text[at..], BEGIN) {
+        // A dash first (cheap), then the whole marker.
+        while let Some(offset) = memchr::memchr(b'-', &text[at..]) {
             let start = at + offset;
+            if !text[start..].starts_with(BEGIN) {
+                at = start + 1;
+                continue;
+            }
             let header_end = start + BEGIN.len();
             // The label sits on the header line: `RSA PRIVATE KEY-----`, `OPENSSH PRIVATE KEY-----`.
             let line = &text[header_end..text.len().min(header_end + 40)];

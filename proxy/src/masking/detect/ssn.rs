@@ -2,16 +2,25 @@
 //! numbers the SSA never issues (area 000, 666, 900–999; group 00; serial 0000). Nine digits
 //! without separators are not matched: too many other numbers look like that.
 
-use super::{Detector, Span, ends_token, is_digit, next_digit, starts_token};
+use super::{Detector, Span, digits_end, ends_token, is_digit, next_digit, starts_token};
 
 /// Finds US social security numbers.
 pub struct Ssn;
 
 impl Detector for Ssn {
+    fn min_digits(&self) -> usize {
+        9
+    }
+
     fn find(&self, text: &[u8], found: &mut Vec<Span>) {
         let mut at = 0;
         while let Some(start) = next_digit(text, at) {
-            at = start + 1;
+            // The area is a run of exactly three digits.
+            let run = digits_end(text, start);
+            at = run;
+            if run - start != 3 {
+                continue;
+            }
             let Some(window) = text.get(start..start + 11) else {
                 return;
             };
