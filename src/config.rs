@@ -36,6 +36,9 @@ pub struct Config {
     /// it the built-in default pack) and how SQL is read for it.
     #[serde(default)]
     pub policy: proxy::policy::PolicyConfig,
+    /// Masking of results, statement text and errors (`[masking]`, `[[masking.rules]]`).
+    #[serde(default)]
+    pub masking: proxy::masking::MaskingConfig,
     /// The admin HTTP listener (the local issuer's JWKS, health).
     #[serde(default = "default_admin")]
     pub admin: Option<proxy::server::AdminConfig>,
@@ -71,6 +74,7 @@ impl Default for Config {
             targets: Vec::new(),
             ssh: None,
             policy: Default::default(),
+            masking: Default::default(),
             admin: default_admin(),
             approvals: Default::default(),
             recorder: Default::default(),
@@ -115,6 +119,7 @@ impl Config {
             policy: self.policy.clone(),
             admin: self.admin.clone(),
             approvals: self.approvals.clone(),
+            masking: self.masking.clone(),
             data_dir: self.data_dir.clone(),
         }
     }

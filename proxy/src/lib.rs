@@ -24,6 +24,7 @@ pub mod approvals;
 pub mod audit;
 pub mod config;
 pub mod identity;
+pub mod masking;
 pub mod policy;
 pub mod postgres;
 pub mod server;

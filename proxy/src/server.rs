@@ -23,6 +23,7 @@ use crate::config::{PostgresListenerConfig, SshListenerConfig, TargetConfig, tar
 use crate::identity::{
     IdentityConfig, IssuerKeys, LocalIssuer, TokenValidator, TrustedIssuer, jwks_router,
 };
+use crate::masking::{Masking, MaskingConfig};
 use crate::policy::cedar::PackSource;
 use crate::policy::{Policy, PolicyConfig};
 use crate::postgres::{self, Listener, ListenerSettings};
@@ -54,6 +55,8 @@ pub struct ProxySettings {
     pub admin: Option<AdminConfig>,
     /// Approvals: default expiry, self-approval, the webhook.
     pub approvals: ApprovalsConfig,
+    /// Masking: rules, detectors, the hash key.
+    pub masking: MaskingConfig,
     /// The data directory: the local issuer's key and the self-signed certificate live here.
     pub data_dir: PathBuf,
 }
@@ -140,6 +143,9 @@ pub async fn start(
     let store = Arc::clone(policy.store());
     let policy: Arc<dyn Policy> = policy;
     let acceptor = listener_tls(&settings.postgres, &settings.data_dir)?;
+    let masking = Masking::from_config(&settings.masking)
+        .map_err(StartError::Config)?
+        .map(Arc::new);
     let auditor = Auditor::new(Arc::clone(&log), key);
 
     // The admin listener is bound first: its address is the default link in notifications.
@@ -173,6 +179,7 @@ pub async fn start(
         policy: Arc::clone(&policy),
         auditor: auditor.clone(),
         approvals: approvals.clone(),
+        masking,
     }));
     let mut tasks = vec![
         tokio::spawn(postgres::serve(listener, tcp, shutdown.clone())),

@@ -48,6 +48,7 @@ async fn start_proxy(
             ..PostgresListenerConfig::default()
         },
         ssh: None,
+        masking: Default::default(),
         targets: vec![TargetConfig {
             name: "app".into(),
             address: format!("127.0.0.1:{}", cluster.port()),

@@ -88,6 +88,7 @@ async fn strict_refuses_while_kafka_is_down_and_durable_goes_on() {
         policy: Default::default(),
         admin: None,
         approvals: Default::default(),
+        masking: Default::default(),
         data_dir: data.path().to_owned(),
     };
     let (stop, stopped) = watch::channel(false);

@@ -228,6 +228,11 @@ fn generate(archive: &Path, events: u64, key: &SealingKey, now: i64) -> Uuid {
                             truncated: false,
                             error: None,
                             duration_ns: 1_000_000 + n % 5_000_000,
+                            masked: vec![schemas::body::MaskCount {
+                                column: "email".into(),
+                                masked_by: "detector:email".into(),
+                                values: 3,
+                            }],
                         }),
                     )
                     .unwrap(),

@@ -86,6 +86,7 @@ fn event(n: u64) -> Event {
             row_count: 3,
             truncated: false,
             error: None,
+            masked: Vec::new(),
             duration_ns: 180_000 + (n * 7_919) % 900_000,
         }),
         3 => EventBody::TerminalOutput(TerminalData {

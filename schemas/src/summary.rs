@@ -7,8 +7,8 @@
 //!
 //! Counting rules: `commands` counts `command.received`; `blocked` counts `policy.decided`
 //! blocks plus denied or expired approvals; `held` counts `approval.requested`; `approved`
-//! counts approved `approval.decided`; `masked_values` counts result cells the proxy masked
-//! (see [`masked_cells`]); `bytes` is the client's bytes in and out from `session.ended`, or,
+//! counts approved `approval.decided`; `masked_values` sums the masking counts the proxy
+//! recorded on each result (see [`masked_cells`]); `bytes` is the client's bytes in and out from `session.ended`, or,
 //! while the session is open, the terminal bytes recorded so far.
 //!
 //! Not here: the Arrow form (`arrow::sessions`), files (recorder), verification (`chain`).
@@ -21,9 +21,6 @@ use crate::event::Event;
 use crate::seal::Seal;
 use crate::target::Protocol;
 use crate::time::Timestamp;
-
-/// The marker the proxy's masking writes in place of a value it withheld or rewrote.
-pub const MASK_MARKER: &str = "***";
 
 /// What the session index says about one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,37 +146,37 @@ impl SessionSummary {
     }
 }
 
-/// Cells of a result that hold the masking marker, i.e. values the proxy masked.
+/// Values the proxy masked in a result, from the counts it recorded per column and cause.
 pub fn masked_cells(result: &ResultReturned) -> u64 {
-    result
-        .rows
-        .iter()
-        .flatten()
-        .flatten()
-        .filter(|cell| cell.contains(MASK_MARKER))
-        .count() as u64
+    result.masked.iter().map(|count| count.values).sum()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{MASK_MARKER, masked_cells};
-    use crate::body::ResultReturned;
+    use super::masked_cells;
+    use crate::body::{MaskCount, ResultReturned};
 
     #[test]
-    fn masked_cells_are_those_holding_the_marker() {
+    fn masked_values_are_the_counts_the_proxy_recorded() {
+        let count = |column: &str, masked_by: &str, values| MaskCount {
+            column: column.into(),
+            masked_by: masked_by.into(),
+            values,
+        };
         let result = ResultReturned {
             command_seq: 1,
             command_tag: Some("SELECT 2".into()),
             columns: vec![],
-            rows: vec![
-                vec![Some("1".into()), Some(MASK_MARKER.into())],
-                vec![None, Some(format!("4111{MASK_MARKER}"))],
-            ],
+            rows: vec![vec![Some("1".into()), Some("[redacted]".into())]],
             row_count: 2,
             truncated: false,
             duration_ns: 0,
             error: None,
+            masked: vec![
+                count("email", "detector:email", 2),
+                count("card", "rule:redact", 1),
+            ],
         };
-        assert_eq!(masked_cells(&result), 2);
+        assert_eq!(masked_cells(&result), 3);
     }
 }

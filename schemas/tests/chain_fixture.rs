@@ -161,6 +161,7 @@ fn fixture_events() -> Vec<Event> {
             truncated: false,
             duration_ns: 6_999_877,
             error: None,
+            masked: Vec::new(),
         }),
     );
     let seq = u128::from(chain.next_seq());

@@ -143,7 +143,13 @@ impl TargetConfig {
     }
 }
 
-/// Reads a secret from its source; `target` names it in errors.
+impl SecretSource {
+    /// Reads the secret; `owner` names what needs it (a target's name), for the error.
+    pub fn read(&self, owner: &str) -> Result<Secret, String> {
+        read_secret(owner, self)
+    }
+}
+
 pub(crate) fn read_secret(target: &str, source: &SecretSource) -> Result<Secret, String> {
     let value = match source {
         SecretSource::Env(var) => std::env::var(var)

@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use super::cancel::CancelRegistry;
+use super::catalog::Catalog;
 use super::error::{self, Severity};
 use super::startup::{self, Refusal, Startup};
 use super::{session, upstream};
@@ -26,6 +27,7 @@ use crate::approvals::Approvals;
 use crate::audit::Auditor;
 use crate::config::{PostgresListenerConfig, Target};
 use crate::identity::TokenValidator;
+use crate::masking::Masking;
 use crate::policy::Policy;
 
 /// What a listener needs, assembled by the caller.
@@ -44,6 +46,8 @@ pub struct ListenerSettings {
     pub auditor: Auditor,
     /// Where statements that need approval are held.
     pub approvals: Approvals,
+    /// Masking, when on.
+    pub masking: Option<Arc<Masking>>,
 }
 
 /// The listener's shared state.
@@ -58,6 +62,9 @@ pub struct Listener {
     pub(super) cancels: CancelRegistry,
     pub(super) max_message: usize,
     pub(super) record_rows_limit: usize,
+    masking: Option<Arc<Masking>>,
+    /// Column names per target, for masking rules.
+    catalogs: BTreeMap<String, Arc<Catalog>>,
 }
 
 impl Listener {
@@ -67,6 +74,14 @@ impl Listener {
             usize::try_from(settings.config.max_message_size.as_u64()).unwrap_or(usize::MAX);
         let record_rows_limit =
             usize::try_from(settings.config.record_rows_limit.as_u64()).unwrap_or(usize::MAX);
+        let catalogs = match &settings.masking {
+            Some(_) => settings
+                .targets
+                .iter()
+                .map(|(name, target)| (name.clone(), Arc::new(Catalog::new(target.clone()))))
+                .collect(),
+            None => BTreeMap::new(),
+        };
         Listener {
             config: settings.config,
             tls: settings.tls,
@@ -78,7 +93,16 @@ impl Listener {
             cancels: CancelRegistry::default(),
             max_message,
             record_rows_limit,
+            masking: settings.masking,
+            catalogs,
         }
+    }
+
+    /// Masking and the catalog for sessions of `target`; `None` when masking is off.
+    pub(super) fn masking(&self, target: &str) -> Option<(Arc<Masking>, Arc<Catalog>)> {
+        let masking = self.masking.as_ref()?;
+        let catalog = self.catalogs.get(target)?;
+        Some((Arc::clone(masking), Arc::clone(catalog)))
     }
 }
 

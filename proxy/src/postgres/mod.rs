@@ -7,7 +7,9 @@
 //! framing and `pending` for the protocol state.
 
 mod cancel;
+mod catalog;
 pub mod codec;
+mod copy_out;
 pub mod error;
 mod listener;
 mod session;

@@ -96,6 +96,7 @@ impl Gateway {
             policy,
             admin: None,
             approvals: Default::default(),
+            masking: Default::default(),
             data_dir: data.path().to_owned(),
         };
         adjust(&mut settings);

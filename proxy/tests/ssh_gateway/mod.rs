@@ -96,6 +96,7 @@ impl SshGateway {
             ssh: Some(ssh),
             policy,
             approvals: Default::default(),
+            masking: Default::default(),
             admin: None,
             data_dir: data.path().to_owned(),
         };

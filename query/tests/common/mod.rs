@@ -100,7 +100,27 @@ fn result(
         truncated: false,
         error: None,
         duration_ns,
+        masked: masked_counts(columns, rows),
     })
+}
+
+/// What the proxy would count for cells the fixture writes as masked (`***`).
+fn masked_counts(columns: &[&str], rows: &[&[&str]]) -> Vec<schemas::body::MaskCount> {
+    columns
+        .iter()
+        .enumerate()
+        .filter_map(|(i, column)| {
+            let values = rows
+                .iter()
+                .filter(|row| row.get(i).is_some_and(|cell| cell.contains("***")))
+                .count() as u64;
+            (values > 0).then(|| schemas::body::MaskCount {
+                column: (*column).into(),
+                masked_by: "rule:redact".into(),
+                values,
+            })
+        })
+        .collect()
 }
 
 fn started(app: &str) -> EventBody {

@@ -58,6 +58,7 @@ pub fn event(run: u32, n: u64, sessions: u64) -> Event {
             row_count: 1,
             truncated: false,
             error: None,
+            masked: Vec::new(),
             duration_ns: 1_000 + n,
         }),
         _ => EventBody::TerminalOutput(TerminalData {

@@ -35,7 +35,7 @@ pub use authentication::{
 pub use command::{CommandReceived, CommandSummary};
 pub use failure::{Fault, OperationFailed, Stage};
 pub use policy::{PolicyDecided, Verdict};
-pub use result::{Column, ResultError, ResultReturned};
+pub use result::{Column, MaskCount, ResultError, ResultReturned};
 pub use session::{EndReason, SessionCounters, SessionEnded, SessionStarted};
 pub use terminal::{TerminalData, TerminalResized};
 

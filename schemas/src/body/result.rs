@@ -37,6 +37,10 @@ pub struct ResultReturned {
     /// The error the upstream reported, if the command failed.
     #[serde(deserialize_with = "crate::nullable::deserialize")]
     pub error: Option<ResultError>,
+    /// What masking did, per column and cause (rule strategy or detector); absent when
+    /// nothing was masked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masked: Vec<MaskCount>,
 }
 
 impl ResultReturned {
@@ -54,6 +58,19 @@ pub struct Column {
     pub name: String,
     /// The upstream's type name, e.g. `int4`, `text`, `timestamptz`.
     pub type_name: String,
+}
+
+/// How many values of one column one cause masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaskCount {
+    /// The column name as the upstream reported it.
+    pub column: String,
+    /// `rule:<strategy>` (`rule:hash`, `rule:redact`, ...), `detector:<name>`
+    /// (`detector:email`, ...) or `withheld` (replaced by NULL: not rewritable safely).
+    pub masked_by: String,
+    /// Values (or, for detectors, occurrences) masked.
+    pub values: u64,
 }
 
 /// An error reported by the upstream for one command.

@@ -90,6 +90,7 @@ pub(crate) fn samples() -> Vec<EventBody> {
             truncated: false,
             duration_ns: 1_250_000,
             error: None,
+            masked: Vec::new(),
         }),
         EventBody::ResultReturned(ResultReturned {
             command_seq: 9,
@@ -103,6 +104,11 @@ pub(crate) fn samples() -> Vec<EventBody> {
                 code: "42P01".into(),
                 message: "relation \"acounts\" does not exist".into(),
             }),
+            masked: vec![MaskCount {
+                column: "email".into(),
+                masked_by: "detector:email".into(),
+                values: 2,
+            }],
         }),
         EventBody::TerminalOutput(TerminalData {
             channel: 0,

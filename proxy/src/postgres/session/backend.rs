@@ -12,11 +12,13 @@ use std::sync::Arc;
 
 use futures::{Sink, SinkExt};
 use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::copy::CopyData;
 use schemas::EventBody;
 use schemas::body::{Column, ResultError};
 
 use super::Shared;
 use super::capture::{self, Capture};
+use super::masker::{self, Active, Plans, Withheld};
 use super::pending::{Command, Described, Expect, Refusable, Response, Step};
 use crate::postgres::codec::CodecError;
 use crate::postgres::error::{self, Severity, code_and_message};
@@ -38,6 +40,15 @@ pub struct Backend<W> {
     /// The error of a Parse, Bind or Describe that aborted the batch: it is the failure of
     /// the Execute that message was for, the first one the server then skipped.
     batch_error: Option<ResultError>,
+    /// The row set being masked.
+    active: Option<Active>,
+    portal_plans: HashMap<String, Arc<Plans>>,
+    statement_plans: HashMap<String, Arc<Plans>>,
+    /// Masking failed for this command: the client got its error, nothing more of the
+    /// command's output goes out, and nothing more until ReadyForQuery.
+    withheld: Option<u64>,
+    /// Which COPY of the running command comes next.
+    copies_seen: (u64, usize),
 }
 
 impl<W> Backend<W>
@@ -52,6 +63,11 @@ where
             portal_columns: HashMap::new(),
             statement_columns: HashMap::new(),
             batch_error: None,
+            active: None,
+            portal_plans: HashMap::new(),
+            statement_plans: HashMap::new(),
+            withheld: None,
+            copies_seen: (0, 0),
         }
     }
 
@@ -86,13 +102,29 @@ where
             Ok(mut pending) => pending.on_response(response),
             Err(_) => Step::Unexpected,
         };
+        let (message, recorded) = match self.mask(message, &step).await {
+            Ok(masked) => masked,
+            Err((withheld, seq)) => {
+                let already = self.withheld.is_some();
+                self.withhold(&step, seq, &withheld);
+                if already {
+                    return Ok(());
+                }
+                let refusal = error::error(Severity::Error, withheld.code, withheld.message);
+                return self.send(refusal).await;
+            }
+        };
+        if let Some(seq) = self.withheld {
+            return self.while_withheld(message, step, seq).await;
+        }
+        let seen = recorded.as_ref().unwrap_or(&message);
         let message = match step {
             Step::Forward(expect) => {
-                self.observe(&message, expect.as_ref());
+                self.observe(seen, expect.as_ref());
                 message
             }
             Step::Complete(expect) => {
-                self.complete(&message, expect);
+                self.complete(seen, expect);
                 message
             }
             Step::Failed { expect, .. } => self.failed(message, expect),
@@ -105,10 +137,199 @@ where
                 message
             }
         };
+        self.send(message).await
+    }
+
+    async fn send(&mut self, message: PgWireBackendMessage) -> Result<(), BackendEnd> {
         self.client
             .feed(message)
             .await
             .map_err(|_| BackendEnd::ClientGone)
+    }
+
+    /// Masks what the client and the recording get of `message`: `(for the client, for the
+    /// recording when different)`. An error names what to withhold and for which command.
+    async fn mask(
+        &mut self,
+        message: PgWireBackendMessage,
+        step: &Step,
+    ) -> Result<(PgWireBackendMessage, Option<PgWireBackendMessage>), (Withheld, Option<u64>)> {
+        use PgWireBackendMessage as B;
+        let Some(masking) = self.shared.masking.clone() else {
+            return Ok((message, None));
+        };
+        let command = step_command(step).cloned();
+        let recording = self.capture.as_ref().is_none_or(|c| !c.is_full());
+        match message {
+            B::ErrorResponse(mut e) => {
+                masking.mask_fields(&mut e.fields);
+                Ok((B::ErrorResponse(e), None))
+            }
+            B::NoticeResponse(mut n) => {
+                masking.mask_fields(&mut n.fields);
+                Ok((B::NoticeResponse(n), None))
+            }
+            B::NotificationResponse(mut n) => {
+                n.payload = masking.mask_text(&n.payload);
+                Ok((B::NotificationResponse(n), None))
+            }
+            B::RowDescription(description) => {
+                match (step, &command) {
+                    (Step::Complete(Expect::Describe(described)), _) => {
+                        let plans = masking.plans(&description).await.map_err(|w| (w, None))?;
+                        match described {
+                            Described::Portal(name) => {
+                                self.portal_plans.insert(name.clone(), plans)
+                            }
+                            Described::Statement(name) => {
+                                self.statement_plans.insert(name.clone(), plans)
+                            }
+                        };
+                    }
+                    (_, Some(command)) => {
+                        let plans = masking
+                            .plans(&description)
+                            .await
+                            .map_err(|w| (w, Some(command.seq)))?;
+                        let formats = description.fields.iter().map(|f| f.format_code).collect();
+                        self.active = Some(masking.start(command.seq, plans, formats));
+                    }
+                    _ => {}
+                }
+                Ok((B::RowDescription(description), None))
+            }
+            B::DataRow(row) => {
+                let Some(command) = command else {
+                    return Err((masker::NOT_MASKED, None));
+                };
+                if self.withheld == Some(command.seq) {
+                    return Ok((B::DataRow(row), None));
+                }
+                let fresh = self
+                    .active
+                    .as_ref()
+                    .is_none_or(|a| a.seq != command.seq || a.is_copy());
+                if fresh {
+                    let plans = command.source.as_ref().and_then(|(portal, statement)| {
+                        self.portal_plans
+                            .get(portal)
+                            .or_else(|| self.statement_plans.get(statement))
+                            .cloned()
+                    });
+                    let plans = match plans {
+                        Some(plans) => plans,
+                        None => masking
+                            .unknown(row.field_count)
+                            .map_err(|w| (w, Some(command.seq)))?,
+                    };
+                    self.active = Some(masking.start(command.seq, plans, command.formats.clone()));
+                }
+                let Some(active) = self.active.as_mut() else {
+                    return Err((masker::NOT_MASKED, Some(command.seq)));
+                };
+                let masked = masking
+                    .row(active, &row, recording)
+                    .map_err(|w| (w, Some(command.seq)))?;
+                let record = masked.record.map(B::DataRow);
+                Ok((B::DataRow(masked.client.unwrap_or(row)), record))
+            }
+            B::CopyOutResponse(response) => {
+                let Some(command) = command else {
+                    return Err((masker::UNKNOWN_COPY, None));
+                };
+                if self.copies_seen.0 != command.seq {
+                    self.copies_seen = (command.seq, 0);
+                }
+                let index = self.copies_seen.1;
+                self.copies_seen.1 += 1;
+                let active = masking
+                    .start_copy(command.seq, response.format != 0, command.copies.get(index))
+                    .await
+                    .map_err(|w| (w, Some(command.seq)))?;
+                self.active = Some(active);
+                Ok((B::CopyOutResponse(response), None))
+            }
+            B::CopyData(data) => {
+                let Some(command) = command else {
+                    return Err((masker::NOT_MASKED, None));
+                };
+                if self.withheld == Some(command.seq) {
+                    return Ok((B::CopyData(data), None));
+                }
+                let Some(active) = self
+                    .active
+                    .as_mut()
+                    .filter(|a| a.seq == command.seq && a.is_copy())
+                else {
+                    return Err((masker::UNKNOWN_COPY, Some(command.seq)));
+                };
+                let (client, record) = masking
+                    .copy_line(active, &data.data, recording)
+                    .map_err(|w| (w, Some(command.seq)))?;
+                let record = record.map(|r| B::CopyData(CopyData::new(r)));
+                let client = client.map_or(data, CopyData::new);
+                Ok((B::CopyData(client), record))
+            }
+            other => Ok((other, None)),
+        }
+    }
+
+    /// Masking failed: the command's result is recorded as failed and nothing more of it
+    /// (or of anything until ReadyForQuery) reaches the client.
+    fn withhold(&mut self, step: &Step, seq: Option<u64>, withheld: &Withheld) {
+        let seq = seq.or_else(|| step_command(step).map(|c| c.seq));
+        let first = self.withheld.is_none();
+        self.withheld = Some(seq.unwrap_or(u64::MAX));
+        if let Some(command) = step_command(step).filter(|c| Some(c.seq) == seq) {
+            let command = command.clone();
+            self.capture_for(&command);
+            self.finish(
+                None,
+                Some(ResultError {
+                    code: withheld.code.to_owned(),
+                    message: withheld.message.to_owned(),
+                }),
+            );
+        }
+        self.active = None;
+        if first {
+            tracing::warn!(
+                code = withheld.code,
+                "a result was withheld: masking failed"
+            );
+        }
+    }
+
+    /// After a masking failure: results go on being recorded, nothing goes to the client
+    /// but ReadyForQuery (which ends the withholding) and session-level messages.
+    async fn while_withheld(
+        &mut self,
+        message: PgWireBackendMessage,
+        step: Step,
+        seq: u64,
+    ) -> Result<(), BackendEnd> {
+        let other = |expect: &Expect| forwarded(expect).is_some_and(|c| c.seq != seq);
+        match step {
+            Step::Ready { expect, skipped } => {
+                self.withheld = None;
+                self.ready(expect, skipped);
+                return self.send(message).await;
+            }
+            Step::Forward(Some(expect)) if other(&expect) => self.observe(&message, Some(&expect)),
+            Step::Complete(expect) if !matches!(&expect, Expect::Execute(Refusable::Forwarded(c)) if c.seq == seq) => {
+                self.complete(&message, expect)
+            }
+            Step::Failed { expect, .. } if other(&expect) => {
+                let _ = self.failed(message, expect);
+                return Ok(());
+            }
+            _ => {}
+        }
+        match message {
+            PgWireBackendMessage::ParameterStatus(_)
+            | PgWireBackendMessage::NotificationResponse(_) => self.send(message).await,
+            _ => Ok(()),
+        }
     }
 
     /// A message that is part of a running command's result.
@@ -127,6 +348,7 @@ where
             PgWireBackendMessage::CopyData(data) => self.capture_for(command).copy_data(&data.data),
             PgWireBackendMessage::CommandComplete(done) => {
                 self.capture_for(command);
+                self.after(&done.tag);
                 self.finish(Some(done.tag.clone()), None);
             }
             PgWireBackendMessage::EmptyQueryResponse(_) => {
@@ -154,15 +376,19 @@ where
             }
             Expect::Parse(name) => {
                 self.statement_columns.remove(&name);
+                self.statement_plans.remove(&name);
             }
             Expect::Bind(portal) => {
                 self.portal_columns.remove(&portal);
+                self.portal_plans.remove(&portal);
             }
             Expect::Close(Described::Portal(name)) => {
                 self.portal_columns.remove(&name);
+                self.portal_plans.remove(&name);
             }
             Expect::Close(Described::Statement(name)) => {
                 self.statement_columns.remove(&name);
+                self.statement_plans.remove(&name);
             }
             Expect::Execute(Refusable::Forwarded(command)) => {
                 self.capture_for(&command);
@@ -170,6 +396,9 @@ where
                     PgWireBackendMessage::CommandComplete(done) => Some(done.tag.clone()),
                     _ => None,
                 };
+                if let Some(tag) = &tag {
+                    self.after(tag);
+                }
                 self.finish(tag, None);
             }
             Expect::Execute(Refusable::Refused { .. }) | Expect::Query(_) | Expect::Sync => {}
@@ -212,6 +441,7 @@ where
                     started: std::time::Instant::now(),
                     formats: Vec::new(),
                     source: None,
+                    copies: Arc::from([]),
                 };
                 let result = Capture::new(&refused, Vec::new(), 0).finish(
                     None,
@@ -267,8 +497,21 @@ where
     }
 
     fn finish(&mut self, tag: Option<String>, error: Option<ResultError>) {
-        if let Some(capture) = self.capture.take() {
+        if let Some(mut capture) = self.capture.take() {
+            if let Some(active) = self.active.as_ref().filter(|a| a.seq == capture.seq()) {
+                capture.set_masked(active.counts());
+            }
             self.record(capture.finish(tag, error));
+        }
+    }
+
+    /// After a command completed: DDL may have renamed what masking rules name.
+    fn after(&self, tag: &str) {
+        let ddl = ["CREATE", "ALTER", "DROP"]
+            .iter()
+            .any(|verb| tag.starts_with(verb));
+        if ddl && let Some(masking) = &self.shared.masking {
+            masking.invalidate();
         }
     }
 
@@ -280,6 +523,14 @@ where
 
     fn limit(&self) -> usize {
         self.shared.record_rows_limit
+    }
+}
+
+/// The forwarded command a step belongs to, if any.
+fn step_command(step: &Step) -> Option<&Command> {
+    match step {
+        Step::Forward(Some(expect)) | Step::Complete(expect) => forwarded(expect),
+        _ => None,
     }
 }
 

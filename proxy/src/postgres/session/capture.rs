@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bytes::Buf;
 use pgwire::messages::data::{DataRow, RowDescription};
-use schemas::body::{Column, ResultError, ResultReturned};
+use schemas::body::{Column, MaskCount, ResultError, ResultReturned};
 
 use super::pending::Command;
 
@@ -24,6 +24,7 @@ pub struct Capture {
     limit: usize,
     truncated: bool,
     counted: u64,
+    masked: Vec<MaskCount>,
 }
 
 impl Capture {
@@ -40,6 +41,7 @@ impl Capture {
             limit,
             truncated: false,
             counted: 0,
+            masked: Vec::new(),
         }
     }
 
@@ -82,6 +84,16 @@ impl Capture {
             .push(vec![Some(line.trim_end_matches('\n').to_owned())]);
     }
 
+    /// Whether the row limit is reached (rows past it are only counted).
+    pub fn is_full(&self) -> bool {
+        self.truncated
+    }
+
+    /// What masking did to this result, for the event.
+    pub fn set_masked(&mut self, masked: Vec<MaskCount>) {
+        self.masked = masked;
+    }
+
     /// The `result.returned` body, with the server's tag or error.
     pub fn finish(self, tag: Option<String>, error: Option<ResultError>) -> ResultReturned {
         let row_count = tag
@@ -97,6 +109,7 @@ impl Capture {
             truncated: self.truncated,
             duration_ns: u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX),
             error,
+            masked: self.masked,
         }
     }
 
@@ -207,6 +220,7 @@ mod tests {
             started: Instant::now(),
             formats: Vec::new(),
             source: None,
+            copies: std::sync::Arc::from([]),
         }
     }
 

@@ -33,6 +33,7 @@ use hold::{Asked, HeldStatement, Ruling};
 
 mod hold;
 use crate::postgres::codec::CodecError;
+use crate::postgres::copy_out::{CopyOut, copy_outs};
 use crate::postgres::error::sqlstate;
 
 /// A statement text PostgreSQL rejects at once, without side effects, in place of a refused
@@ -176,6 +177,7 @@ where
             started: Instant::now(),
             formats: Vec::new(),
             source: None,
+            copies: self.copies(&query.query),
         };
         self.rule(Asked::Query(query), command, ruling).await
     }
@@ -239,7 +241,18 @@ where
                 .enumerate()
                 .map(|(i, p)| {
                     p.as_ref().map(|bytes| {
-                        parameter_text(bytes, format_at(&bind.parameter_format_codes, i))
+                        let format = format_at(&bind.parameter_format_codes, i);
+                        // A binary parameter is recorded as hex: mask its bytes first, or
+                        // a pasted card number would sit in the archive in hex.
+                        let masked = self
+                            .shared
+                            .masking
+                            .as_ref()
+                            .and_then(|m| m.detectors().mask(bytes));
+                        match masked {
+                            Some((masked, _)) => parameter_text(&Bytes::from(masked), format),
+                            None => parameter_text(bytes, format),
+                        }
                     })
                 })
                 .collect();
@@ -290,6 +303,7 @@ where
             started: Instant::now(),
             formats,
             source,
+            copies: self.copies(&text),
         };
         self.rule(Asked::Execute(execute), command, ruling).await
     }
@@ -305,9 +319,21 @@ where
     ) -> Result<(u64, Ruling), FrontendEnd> {
         let shared = &self.shared;
         let facts = self.sql_prepared.resolve(facts);
+        // What the event keeps passes the content detectors: a card number pasted into an
+        // INSERT must not stay in the archive. Policy decides on the statement as sent.
+        let (recorded_text, parameters) = match &shared.masking {
+            Some(masking) => (
+                masking.mask_text(text),
+                parameters
+                    .into_iter()
+                    .map(|p| p.map(|p| masking.mask_text(&p)))
+                    .collect(),
+            ),
+            None => (text.to_owned(), parameters),
+        };
         let received = EventBody::CommandReceived(CommandReceived {
             protocol: Protocol::Postgres,
-            text: text.to_owned(),
+            text: recorded_text,
             summary: facts.summary(),
             parameters,
         });
@@ -384,6 +410,14 @@ where
                 let ruling = self.hold_for_approval(ask, &facts).await?;
                 Ok((seq, ruling))
             }
+        }
+    }
+
+    /// The statement's `COPY ... TO STDOUT`s, when masking needs them.
+    fn copies(&self, text: &str) -> Arc<[CopyOut]> {
+        match &self.shared.masking {
+            Some(_) => Arc::from(copy_outs(text)),
+            None => Arc::from([]),
         }
     }
 

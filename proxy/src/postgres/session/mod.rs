@@ -12,6 +12,7 @@
 mod backend;
 mod capture;
 mod frontend;
+mod masker;
 mod pending;
 
 use std::collections::VecDeque;
@@ -71,6 +72,8 @@ pub struct Shared {
     client: std::net::IpAddr,
     counters: Counters,
     record_rows_limit: usize,
+    /// Masking of results, statement text and errors; `None` when masking is off.
+    masking: Option<Arc<masker::SessionMasking>>,
 }
 
 /// The session's counters for `session.ended`.
@@ -202,6 +205,14 @@ async fn serve(
     }
 
     let (notices, notices_out) = mpsc::unbounded_channel();
+    let masking = listener.masking(&target.name).map(|(masking, catalog)| {
+        Arc::new(masker::SessionMasking::new(
+            masking,
+            catalog,
+            target.name.clone(),
+            principal.groups.clone(),
+        ))
+    });
     let shared = Arc::new(Shared {
         pending: Mutex::new(Pending::default()),
         audit: audit.clone(),
@@ -217,6 +228,7 @@ async fn serve(
         client: peer.ip(),
         counters: Counters::default(),
         record_rows_limit: listener.record_rows_limit,
+        masking,
     });
     let (upstream_sink, upstream_stream) = upstream.framed.split();
     let (stop, stopped) = watch::channel(None::<String>);

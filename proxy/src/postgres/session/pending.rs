@@ -11,7 +11,10 @@
 //! the server answers nothing more until Sync, whose ReadyForQuery ends the batch.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
+
+use crate::postgres::copy_out::CopyOut;
 
 /// A command the client sent, as recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +28,8 @@ pub struct Command {
     /// For Execute: the portal and its prepared statement, whose columns a Describe may
     /// have told.
     pub source: Option<(String, String)>,
+    /// Its `COPY ... TO STDOUT` statements, in order, for masking their output.
+    pub copies: Arc<[CopyOut]>,
 }
 
 /// A message forwarded to the upstream and the response it is owed.
@@ -235,6 +240,7 @@ mod tests {
             started: *START.get_or_init(Instant::now),
             formats: Vec::new(),
             source: None,
+            copies: Arc::from([]),
         }
     }
 

@@ -320,5 +320,6 @@ pub(super) fn record_result(
         truncated,
         duration_ns: u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX),
         error,
+        masked: Vec::new(),
     }));
 }

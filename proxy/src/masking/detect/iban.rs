@@ -1,0 +1,119 @@
+//! IBANs: a country code, two check digits and 11 to 30 letters and digits, plain or in groups
+//! of four split by single spaces, accepted only when the ISO 13616 mod-97 check gives 1.
+//! Found from their check digits: a digit pair right after two letters.
+
+use super::{Detector, Span, digits_end, ends_token, is_digit, next_digit, starts_token};
+
+/// Finds IBANs.
+pub struct Iban;
+
+const MIN_LEN: usize = 15;
+const MAX_LEN: usize = 34;
+
+impl Detector for Iban {
+    fn min_digits(&self) -> usize {
+        6
+    }
+
+    fn find(&self, text: &[u8], found: &mut Vec<Span>) {
+        let mut at = 2;
+        while let Some(digit) = next_digit(text, at) {
+            // The check digits start a run of digits right after the country code.
+            at = digits_end(text, digit);
+            let start = digit - 2;
+            let shaped = text[start].is_ascii_alphabetic()
+                && text[start + 1].is_ascii_alphabetic()
+                && text.get(digit + 1).is_some_and(|b| is_digit(*b));
+            if !shaped || !starts_token(text, start) {
+                continue;
+            }
+            let (end, compact) = collect(text, start);
+            if (MIN_LEN..=MAX_LEN).contains(&compact.len())
+                && ends_token(text, end)
+                && mod97(&compact) == 1
+            {
+                found.push(Span { start, end });
+                at = end;
+            }
+        }
+    }
+}
+
+/// The IBAN's characters without spaces (upper-cased) and where it ends.
+fn collect(text: &[u8], start: usize) -> (usize, Vec<u8>) {
+    let mut compact = Vec::with_capacity(MAX_LEN);
+    let mut at = start;
+    let mut group = 0;
+    while at < text.len() && compact.len() <= MAX_LEN {
+        let byte = text[at];
+        if byte.is_ascii_alphanumeric() {
+            compact.push(byte.to_ascii_uppercase());
+            group += 1;
+            at += 1;
+        } else if byte == b' '
+            && group == 4
+            && text.get(at + 1).is_some_and(u8::is_ascii_alphanumeric)
+        {
+            group = 0;
+            at += 1;
+        } else {
+            break;
+        }
+    }
+    (at, compact)
+}
+
+/// ISO 7064 mod 97-10 over the rearranged IBAN (first four characters moved to the end,
+/// letters as 10–35).
+fn mod97(iban: &[u8]) -> u32 {
+    let (head, tail) = iban.split_at(4.min(iban.len()));
+    let mut rest = 0u32;
+    for byte in tail.iter().chain(head.iter()) {
+        let value = match byte {
+            b'0'..=b'9' => u32::from(byte - b'0'),
+            b'A'..=b'Z' => u32::from(byte - b'A') + 10,
+            _ => return 0,
+        };
+        rest = if value >= 10 {
+            (rest * 100 + value) % 97
+        } else {
+            (rest * 10 + value) % 97
+        };
+    }
+    rest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find(text: &str) -> Vec<&str> {
+        let mut spans = Vec::new();
+        Iban.find(text.as_bytes(), &mut spans);
+        spans.iter().map(|s| &text[s.start..s.end]).collect()
+    }
+
+    #[test]
+    fn finds_valid_ibans_plain_grouped_and_lower_case() {
+        assert_eq!(find("DE89370400440532013000"), ["DE89370400440532013000"]);
+        assert_eq!(
+            find("iban: GB82 WEST 1234 5698 7654 32."),
+            ["GB82 WEST 1234 5698 7654 32"]
+        );
+        assert_eq!(
+            find(r#"{"iban":"fr1420041010050500013m02606"}"#),
+            ["fr1420041010050500013m02606"]
+        );
+    }
+
+    #[test]
+    fn near_misses_are_not_ibans() {
+        // One check digit off.
+        assert!(find("DE88370400440532013000").is_empty());
+        // Too short.
+        assert!(find("DE8937040044").is_empty());
+        // Glued to a word.
+        assert!(find("XDE89370400440532013000").is_empty());
+        assert!(find("AB12").is_empty());
+    }
+}
