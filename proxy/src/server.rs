@@ -194,6 +194,7 @@ pub async fn start(
                     validator: Arc::clone(&validator),
                     policy,
                     auditor,
+                    approvals: approvals.clone(),
                 },
                 shutdown.clone(),
             )
