@@ -33,29 +33,28 @@ fn holding_policy(expiry: &str) -> proxy::policy::PolicyConfig {
     ))
 }
 
-/// `ssh TARGET@gateway COMMAND` in the background, in its own process group, with stdin,
-/// stdout and stderr piped.
+/// `ssh TARGET@gateway COMMAND` in the background, with stdin, stdout and stderr piped.
 fn ssh_background(gateway: &SshGateway, command: &str) -> tokio::process::Child {
     let mut cmd =
         tokio::process::Command::from(gateway.ssh_command(&gateway.token(), TARGET, &[command]));
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
         .kill_on_drop(true);
     cmd.spawn()
         .expect("sshpass and ssh run (run scripts/setup)")
 }
 
-/// Kills sshpass and its ssh, as closing the terminal would.
-async fn kill_group(child: &mut tokio::process::Child) {
-    let group = child.id().unwrap();
-    let killed = std::process::Command::new("kill")
-        .args(["-KILL", &format!("-{group}")])
+/// Kills sshpass and its ssh (its child, in a session of its own), as closing the terminal
+/// would.
+async fn kill_client(child: &mut tokio::process::Child) {
+    let sshpass = child.id().unwrap();
+    let killed = std::process::Command::new("pkill")
+        .args(["-KILL", "-P", &sshpass.to_string()])
         .status()
         .unwrap();
-    assert!(killed.success());
-    let _ = child.wait().await;
+    assert!(killed.success(), "ssh was running under sshpass");
+    let _ = child.kill().await;
 }
 
 /// Reads the client's stderr until a line containing `needle`; returns that line.
@@ -266,7 +265,7 @@ async fn a_client_that_disconnects_while_held_cancels_its_request() {
     let mut ssh = ssh_background(&gateway, command);
     let bob = gateway.approver("bob@example.com", &["ops"]);
     let view = waiting_for(&bob, command).await;
-    kill_group(&mut ssh).await;
+    kill_client(&mut ssh).await;
 
     let mut status = String::new();
     for _ in 0..200 {
@@ -320,7 +319,7 @@ async fn a_timeboxed_grant_lets_the_same_command_line_through_without_a_hold() {
     assert!(!stderr.contains("requested"), "no hold: {stderr}");
     let mut other = ssh_background(&gateway, "echo held-other");
     waiting_for(&bob, "echo held-other").await;
-    kill_group(&mut other).await;
+    kill_client(&mut other).await;
 
     let events = gateway
         .session_with_command(3, "  echo held-by-grant  ")
