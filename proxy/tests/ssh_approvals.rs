@@ -21,15 +21,17 @@ use schemas::{Event, EventBody};
 use ssh_gateway::{SshGateway, TARGET, commands, kinds, output, result_for};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-/// Every exec is allowed; one whose command line mentions "held" needs an operator,
-/// waiting at most `expiry`.
+/// Every exec is allowed; one whose command line mentions "held", and every shell, need an
+/// operator, waiting at most `expiry`.
 fn holding_policy(expiry: &str) -> proxy::policy::PolicyConfig {
     ssh_gateway::policy_dir(&format!(
         "@id(\"exec\") permit (principal, action == Action::\"ssh:exec\", resource);\n\
          @id(\"held-needs-ops\") @approval(\"ops\") @expires(\"{expiry}\")\n\
          @message(\"held commands need an operator\")\n\
          permit (principal, action == Action::\"ssh:exec\", resource)\n\
-         when {{ context.command like \"*held*\" }};\n"
+         when {{ context.command like \"*held*\" }};\n\
+         @id(\"shell-needs-ops\") @approval(\"ops\") @expires(\"{expiry}\")\n\
+         permit (principal, action == Action::\"ssh:shell\", resource);\n"
     ))
 }
 
@@ -339,5 +341,71 @@ async fn a_timeboxed_grant_lets_the_same_command_line_through_without_a_hold() {
             .as_deref(),
         Some("exit 0")
     );
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_shell_in_a_pty_runs_what_was_typed_once_approved() {
+    let gateway = SshGateway::start_with_admin(holding_policy("10m")).await;
+    let mut ssh =
+        tokio::process::Command::from(gateway.ssh_command(&gateway.token(), TARGET, &["-tt"]));
+    let mut ssh = ssh
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Typed before anything runs; stdin stays open, as a person's would (`exit` ends it).
+    let mut stdin = ssh.stdin.take().unwrap();
+    stdin
+        .write_all(b"echo hello-$((6*7))\nexit 4\n")
+        .await
+        .unwrap();
+    let bob = gateway.approver("bob@example.com", &["ops"]);
+    let view = waiting_for(&bob, "ssh:shell").await;
+    assert_eq!(view.policy, "shell-needs-ops");
+    bob.approve(view.id, None, None)
+        .await
+        .expect("bob approves");
+    let out = tokio::time::timeout(Duration::from_secs(30), ssh.wait_with_output())
+        .await
+        .expect("the shell ends once approved")
+        .unwrap();
+    drop(stdin);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("hello-42"), "{stdout:?} {stderr:?}");
+    assert!(
+        format!("{stdout}{stderr}").contains(&format!("approval {} requested", view.id)),
+        "{stdout:?} {stderr:?}"
+    );
+    assert_eq!(out.status.code(), Some(4));
+
+    let events = gateway.ended_sessions(1).await.remove(0);
+    let k = kinds(&events);
+    let at = k.iter().position(|k| *k == "approval.requested").unwrap();
+    assert_eq!(
+        &k[at - 2..at + 2],
+        [
+            "command.received",
+            "policy.decided",
+            "approval.requested",
+            "approval.decided"
+        ]
+    );
+    assert_eq!(requested(&events)[0].command, "ssh:shell");
+    assert_eq!(decided(&events)[0].decision, ApprovalDecision::Approve);
+    let typed: Vec<&str> = commands(&events)
+        .into_iter()
+        .filter(|(_, c)| {
+            c.summary
+                .as_ref()
+                .is_some_and(|s| s.action == "ssh:typed-line")
+        })
+        .map(|(_, c)| c.text.as_str())
+        .collect();
+    assert_eq!(typed, ["echo hello-$((6*7))", "exit 4"]);
+    assert!(String::from_utf8_lossy(&output(&events)).contains("hello-42"));
     gateway.stop().await;
 }

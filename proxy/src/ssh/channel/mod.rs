@@ -116,9 +116,14 @@ pub async fn run(session: Arc<Session>, channel: Channel<Msg>, handle: Handle) {
                 .summary
                 .as_ref()
                 .map_or("ssh:exec", |s| s.action.as_str());
+            // A shell or sftp has no command line: approvers see what was asked.
+            let command = match received.text.as_str() {
+                "" => action,
+                text => text,
+            };
             let needed = ApprovalNeeded {
                 command_seq: seq,
-                command: &received.text,
+                command,
                 action,
                 policy: &policy,
                 group: &group,
