@@ -150,6 +150,7 @@ pub async fn run(session: Arc<Session>, channel: Channel<Msg>, handle: Handle) {
                     return;
                 }
                 Settled::ClientGone => {
+                    let _ = client_tx.close().await;
                     record_result(&session, seq, None, None, false, Duration::ZERO);
                     return;
                 }
