@@ -201,6 +201,7 @@ pub async fn start(
                     validator: Arc::clone(&validator),
                     policy,
                     auditor,
+                    approvals: approvals.clone(),
                 },
                 shutdown.clone(),
             )

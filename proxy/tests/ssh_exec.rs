@@ -1,6 +1,6 @@
 //! Exec through the SSH gateway with stock `ssh` against a real sshd: stdout, stderr and exit
 //! codes pass through; policy blocks with a message and exit status 1; approval-needing
-//! commands are refused naming the group; every run leaves its events.
+//! commands wait naming the group (`ssh_approvals` decides them); every run leaves its events.
 
 #![cfg(feature = "e2e")]
 // Test code: a failed expectation should stop the test right there.
@@ -92,13 +92,22 @@ async fn a_blocked_exec_prints_the_policy_and_exits_1() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_exec_that_needs_approval_is_refused_naming_the_group() {
-    let gateway = SshGateway::start().await;
+async fn an_exec_that_needs_approval_waits_naming_the_group_and_exits_1_when_it_expires() {
+    let gateway = SshGateway::start_configured(
+        proxy::policy::PolicyConfig::default(),
+        |_, _| {},
+        |settings| settings.approvals.default_expiry = std::time::Duration::from_secs(1),
+    )
+    .await;
     let out = gateway.ssh(&gateway.token(), &["sudo id"]);
-    let (_, stderr, code) = outcome(&out);
+    let (stdout, stderr, code) = outcome(&out);
     assert_eq!(code, Some(1));
+    assert_eq!(stdout, "");
     assert!(
-        stderr.contains("ssh-sudo-needs-approval") && stderr.contains("approval by ops"),
+        stderr.contains("ssh-sudo-needs-approval")
+            && stderr.contains("a member of ops")
+            && stderr.contains("blastwall approvals approve ")
+            && stderr.contains("expired"),
         "{stderr}"
     );
     let events = gateway.session_with_command(1, "sudo id").await;
@@ -106,6 +115,15 @@ async fn an_exec_that_needs_approval_is_refused_naming_the_group() {
         &e.body,
         EventBody::PolicyDecided(d) if d.verdict == Verdict::ApprovalRequired
     )));
+    let k = kinds(&events);
+    assert!(
+        k.contains(&"approval.requested") && k.contains(&"approval.decided"),
+        "{k:?}"
+    );
+    assert_eq!(
+        result_for(&events, "sudo id").command_tag.as_deref(),
+        Some("exit 1")
+    );
     gateway.stop().await;
 }
 

@@ -24,6 +24,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::server::{self, ServerHandler};
 use super::session::Session;
+use crate::approvals::Approvals;
 use crate::audit::Auditor;
 use crate::config::ssh::KeyBinding;
 use crate::config::{SshSettings, SshTarget};
@@ -45,6 +46,8 @@ pub struct SshListenerSettings {
     pub policy: Arc<dyn Policy>,
     /// Where events go.
     pub auditor: Auditor,
+    /// Where requests needing approval are held (shared with the Postgres gateway).
+    pub approvals: Approvals,
 }
 
 /// The listener's shared state.
@@ -54,6 +57,7 @@ pub struct SshListener {
     pub(super) validator: Arc<TokenValidator>,
     pub(super) policy: Arc<dyn Policy>,
     pub(super) auditor: Auditor,
+    pub(super) approvals: Approvals,
     pub(super) exec_output_limit: u64,
     config: Arc<russh::server::Config>,
 }
@@ -81,6 +85,7 @@ impl SshListener {
             validator: settings.validator,
             policy: settings.policy,
             auditor: settings.auditor,
+            approvals: settings.approvals,
             exec_output_limit: settings.settings.record_exec_output_limit,
             config: Arc::new(config),
         }

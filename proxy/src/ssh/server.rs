@@ -191,7 +191,10 @@ impl russh::server::Handler for ServerHandler {
             },
             client_addr: Some(self.peer.to_string()),
         };
-        let audit = self.listener.auditor.session(context, target.durability);
+        let audit = self
+            .listener
+            .auditor
+            .session(context.clone(), target.durability);
         let client_version = String::from_utf8_lossy(session.remote_sshid()).into_owned();
         let started = EventBody::SessionStarted(SessionStarted {
             application_name: Some(client_version),
@@ -208,14 +211,7 @@ impl russh::server::Handler for ServerHandler {
             return Ok(());
         }
         tracing::info!(principal = %principal.subject, target = %target.name, client = %self.peer, "ssh session started");
-        let recorded = Session::new(
-            audit,
-            principal,
-            target,
-            self.peer,
-            Arc::clone(&self.listener.policy),
-            self.listener.exec_output_limit,
-        );
+        let recorded = Session::new(audit, context, principal, target, self.peer, &self.listener);
         let _ = self.connection.session.set(Arc::new(recorded));
         Ok(())
     }

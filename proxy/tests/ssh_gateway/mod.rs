@@ -13,11 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use eventlog::{EmbeddedLog, EmbeddedOptions, EmbeddedReader, Stream};
+use proxy::approvals::client::ApprovalsClient;
 use proxy::config::ssh::SshTargetConfig;
 use proxy::config::{PostgresListenerConfig, SshListenerConfig};
 use proxy::identity::{IdentityConfig, LocalIssuer, MintRequest};
 use proxy::policy::PolicyConfig;
-use proxy::server::{ProxySettings, RunningProxy};
+use proxy::server::{AdminConfig, ProxySettings, RunningProxy};
 use schemas::body::{CommandReceived, ResultReturned};
 use schemas::{Event, EventBody, PublicKeys, SealingKey, verify_session};
 use tokio::sync::watch;
@@ -73,6 +74,29 @@ impl SshGateway {
         policy: PolicyConfig,
         adjust: impl FnOnce(&mut SshListenerConfig, &testkit::ssh::Sshd),
     ) -> SshGateway {
+        Self::start_configured(policy, adjust, |_| {}).await
+    }
+
+    /// With the admin listener (the approvals API) on a free port.
+    pub async fn start_with_admin(policy: PolicyConfig) -> SshGateway {
+        Self::start_configured(
+            policy,
+            |_, _| {},
+            |settings| {
+                settings.admin = Some(AdminConfig {
+                    listen: "127.0.0.1:0".parse().expect("addr"),
+                });
+            },
+        )
+        .await
+    }
+
+    /// `adjust` changes the `[ssh]` section, `settings` the rest.
+    pub async fn start_configured(
+        policy: PolicyConfig,
+        adjust: impl FnOnce(&mut SshListenerConfig, &testkit::ssh::Sshd),
+        configure: impl FnOnce(&mut ProxySettings),
+    ) -> SshGateway {
         let sshd = testkit::ssh::Sshd::start().expect("sshd (run scripts/setup)");
         let data = tempfile::tempdir().expect("tempdir");
         let log = Arc::new(
@@ -86,7 +110,7 @@ impl SshGateway {
             ..SshListenerConfig::default()
         };
         adjust(&mut ssh, &sshd);
-        let settings = ProxySettings {
+        let mut settings = ProxySettings {
             identity: IdentityConfig::local(ISSUER, AUDIENCE),
             postgres: PostgresListenerConfig {
                 listen: "127.0.0.1:0".parse().expect("addr"),
@@ -100,6 +124,7 @@ impl SshGateway {
             admin: None,
             data_dir: data.path().to_owned(),
         };
+        configure(&mut settings);
         let (stop, stopped) = watch::channel(false);
         let running = proxy::server::start(settings, log.clone(), Arc::new(key), stopped)
             .await
@@ -125,6 +150,26 @@ impl SshGateway {
         request.groups = vec!["agents".into()];
         request.issued_at = SystemTime::now();
         self.issuer.mint(&request).expect("mint")
+    }
+
+    /// A token for `sub` in `groups`, acting through `act`.
+    pub fn token_for(&self, sub: &str, act: &[&str], groups: &[&str]) -> String {
+        let mut request = MintRequest::new(ISSUER, AUDIENCE, sub, HOUR);
+        request.act = act.iter().map(|s| s.to_string()).collect();
+        request.groups = groups.iter().map(|s| s.to_string()).collect();
+        request.issued_at = SystemTime::now();
+        self.issuer.mint(&request).expect("mint")
+    }
+
+    /// The approvals API as `subject` in `groups` (a person, no agent).
+    pub fn approver(&self, subject: &str, groups: &[&str]) -> ApprovalsClient {
+        let token = self.token_for(subject, &[], groups);
+        let admin = self
+            .running
+            .as_ref()
+            .and_then(|r| r.admin)
+            .expect("started with an admin listener");
+        ApprovalsClient::new(&format!("http://{admin}"), &token).expect("client")
     }
 
     /// The ssh options that reach the gateway with a token as the password.

@@ -8,11 +8,14 @@
 //! client prints it. Upstream EOF, exit-status, exit-signal and close reach the client in the
 //! upstream's order; the client's EOF, signals and window changes reach the upstream. Each
 //! direction relays in its own loop, so a slow reader on one side never stalls the other.
-//! Env variables pass only when the target's allow-list names them.
+//! Env variables pass only when the target's allow-list names them. A request held for
+//! approval is answered at once (success, the notice on stderr) and opened upstream only
+//! once approved; what the client sent meanwhile reaches the upstream first, in order.
 //!
-//! Not here: the verdict (`policy`), the upstream connection (`upstream`), event chunking
+//! Not here: the verdict (`policy`), the hold (`session::approval`), the upstream connection (`upstream`), event chunking
 //! (`recording`), typed-line reconstruction (`command`).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,7 +30,7 @@ use relay::Relay;
 
 use super::command;
 use super::error::SshError;
-use super::session::approval::{self, ApprovalNeeded, Held};
+use super::session::approval::{self, ApprovalNeeded, Asked, Settled};
 use super::session::{Decided, Session};
 use crate::policy::{Decision, SshAction, SshFacts};
 
@@ -76,19 +79,29 @@ pub async fn run(session: Arc<Session>, channel: Channel<Msg>, handle: Handle) {
         ),
     };
     let newline = if setup.pty.is_some() { "\r\n" } else { "\n" };
-    let refuse = |message: String| refuse(&handle, &client_tx, id, message, newline);
-    let Decided { seq, decision } = match session.decide(received, &facts).await {
+    // Whether the client was already answered (success) for its request: a held request is,
+    // at once, so that it sees the notice while it waits.
+    let mut answered = false;
+    let refuse = |message: String, answered: bool| {
+        refuse(&handle, &client_tx, id, message, newline, answered)
+    };
+    let Decided { seq, decision } = match session.decide(received.clone(), &facts).await {
         Ok(decided) => decided,
         Err(e) => {
             session.failed(&e);
-            refuse(format!("blastwall: {e}")).await;
+            refuse(format!("blastwall: {e}"), answered).await;
             return;
         }
     };
+    let mut backlog = VecDeque::new();
     match decision {
         Decision::Allow { .. } => {}
         Decision::Block { policy, message } => {
-            refuse(format!("blastwall: blocked by policy {policy}: {message}")).await;
+            refuse(
+                format!("blastwall: blocked by policy {policy}: {message}"),
+                answered,
+            )
+            .await;
             record_result(&session, seq, Some(1), None, false, Duration::ZERO);
             return;
         }
@@ -96,18 +109,51 @@ pub async fn run(session: Arc<Session>, channel: Channel<Msg>, handle: Handle) {
             policy,
             group,
             message,
-            ..
+            approvers,
+            expires,
         } => {
+            let action = received
+                .summary
+                .as_ref()
+                .map_or("ssh:exec", |s| s.action.as_str());
+            // A shell or sftp has no command line: approvers see what was asked.
+            let command = match received.text.as_str() {
+                "" => action,
+                text => text,
+            };
             let needed = ApprovalNeeded {
                 command_seq: seq,
+                command,
+                action,
                 policy: &policy,
                 group: &group,
                 message: &message,
+                approvers,
+                expires,
             };
-            if let Held::Refused { message } = approval::hold(&session, needed).await {
-                refuse(message).await;
-                record_result(&session, seq, Some(1), None, false, Duration::ZERO);
-                return;
+            let settled = match approval::ask(&session, needed).await {
+                Asked::Granted => Settled::Approved,
+                Asked::Refused { message } => Settled::Refused { message },
+                Asked::Holding { held, notice } => {
+                    let _ = handle.channel_success(id).await;
+                    answered = true;
+                    let text = format!("{notice}{newline}");
+                    let _ = client_tx.extended_data_bytes(1, text.into_bytes()).await;
+                    approval::wait(&session, held, &mut client_rx, &mut backlog).await
+                }
+            };
+            match settled {
+                Settled::Approved => {}
+                Settled::Refused { message } => {
+                    refuse(message, answered).await;
+                    record_result(&session, seq, Some(1), None, false, Duration::ZERO);
+                    return;
+                }
+                Settled::ClientGone => {
+                    let _ = client_tx.close().await;
+                    record_result(&session, seq, None, None, false, Duration::ZERO);
+                    return;
+                }
             }
         }
     }
@@ -115,18 +161,32 @@ pub async fn run(session: Arc<Session>, channel: Channel<Msg>, handle: Handle) {
     let upstream = match open_upstream(&session, &start, &setup).await {
         Ok(upstream) => upstream,
         Err(e) => {
-            refuse(format!("blastwall: {e}")).await;
+            refuse(format!("blastwall: {e}"), answered).await;
             record_result(&session, seq, Some(255), None, false, began.elapsed());
             return;
         }
     };
     match upstream {
         Opened::Running(up) => {
-            let _ = handle.channel_success(id).await;
+            if !answered {
+                let _ = handle.channel_success(id).await;
+            }
             let relay = Relay::new(&session, id, &start, &setup);
             relay
-                .run(&session, seq, began, (client_rx, client_tx), up, &handle)
+                .run(
+                    &session,
+                    seq,
+                    began,
+                    (client_rx, client_tx, backlog),
+                    up,
+                    &handle,
+                )
                 .await;
+        }
+        Opened::Refused if answered => {
+            let message = "blastwall: the host refused to run the request".to_owned();
+            refuse(message, answered).await;
+            record_result(&session, seq, Some(1), None, false, began.elapsed());
         }
         Opened::Refused => {
             let _ = handle.channel_failure(id).await;
@@ -268,15 +328,19 @@ async fn open_upstream(
     }
 }
 
-/// Tells the client why its request does not run, the way a failed command would.
+/// Tells the client why its request does not run, the way a failed command would; the
+/// request is answered first unless it was (`answered`).
 async fn refuse(
     handle: &Handle,
     client_tx: &ChannelWriteHalf<Msg>,
     id: ChannelId,
     message: String,
     newline: &str,
+    answered: bool,
 ) {
-    let _ = handle.channel_success(id).await;
+    if !answered {
+        let _ = handle.channel_success(id).await;
+    }
     let text = format!("{message}{newline}");
     let _ = client_tx.extended_data_bytes(1, text.into_bytes()).await;
     let _ = client_tx.exit_status(1).await;

@@ -6,6 +6,7 @@
 //! upstream's order; a secret typed at a password prompt is recorded as `*`; bytes that
 //! arrived just before the end are recorded. Not here: deciding and opening (`channel`).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -82,7 +83,11 @@ impl Relay {
         session: &Session,
         seq: u64,
         began: Instant,
-        (client_rx, client_tx): (ChannelReadHalf, ChannelWriteHalf<Msg>),
+        (client_rx, client_tx, backlog): (
+            ChannelReadHalf,
+            ChannelWriteHalf<Msg>,
+            VecDeque<ChannelMsg>,
+        ),
         up: Channel<russh::client::Msg>,
         handle: &Handle,
     ) {
@@ -102,7 +107,7 @@ impl Relay {
             let inbound = client_to_upstream(
                 session,
                 id,
-                client_rx,
+                (client_rx, backlog),
                 &up_tx,
                 Typing {
                     input: &mut input,
@@ -174,7 +179,7 @@ struct Showing<'a> {
 async fn client_to_upstream(
     session: &Session,
     id: ChannelId,
-    mut client_rx: ChannelReadHalf,
+    (mut client_rx, mut backlog): (ChannelReadHalf, VecDeque<ChannelMsg>),
     up_tx: &ChannelWriteHalf<russh::client::Msg>,
     typing: Typing<'_>,
 ) {
@@ -186,13 +191,18 @@ async fn client_to_upstream(
     } = typing;
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     loop {
-        let msg = tokio::select! {
-            msg = client_rx.wait() => msg,
-            _ = tick.tick() => {
-                if let Some(event) = input.as_mut().and_then(|r| r.flush_stale(Instant::now())) {
-                    session.record(event);
+        // What the client sent while its request was held goes first, in order.
+        let msg = if let Some(held) = backlog.pop_front() {
+            Some(held)
+        } else {
+            tokio::select! {
+                msg = client_rx.wait() => msg,
+                _ = tick.tick() => {
+                    if let Some(event) = input.as_mut().and_then(|r| r.flush_stale(Instant::now())) {
+                        session.record(event);
+                    }
+                    continue;
                 }
-                continue;
             }
         };
         match msg {

@@ -9,7 +9,7 @@
 //! # Layout
 //!
 //! - `auth`: tokens, keyboard-interactive and bound public keys → a principal, or a refusal.
-//! - `approval`: the one place a request that needs approval goes.
+//! - `approval`: a request that needs approval: a grant, or a hold until approvers decide.
 
 pub mod approval;
 pub mod auth;
@@ -23,11 +23,13 @@ use schemas::body::{
     CommandReceived, EndReason, OperationFailed, PolicyDecided, SessionCounters, SessionEnded,
     Verdict,
 };
-use schemas::{EventBody, Protocol};
+use schemas::{Actor, EventBody, Protocol, SessionContext};
 use tokio::sync::Mutex;
 
 use super::error::SshError;
+use super::listener::SshListener;
 use super::upstream::Upstream;
+use crate::approvals::Approvals;
 use crate::audit::SessionAudit;
 use crate::config::SshTarget;
 use crate::identity::Principal;
@@ -47,6 +49,14 @@ pub struct Session {
     pub started: Instant,
     /// Exec output recorded per channel.
     pub exec_output_limit: u64,
+    /// The session's id.
+    pub id: uuid::Uuid,
+    /// Who acts, as events and approval requests name them.
+    pub actor: Actor,
+    /// The host, as events and approval requests name it.
+    pub target_ref: schemas::Target,
+    /// Where requests needing approval are held.
+    pub approvals: Approvals,
     policy: Arc<dyn Policy>,
     upstream: Mutex<Option<Arc<Upstream>>>,
     counters: Counters,
@@ -69,14 +79,15 @@ pub struct Decided {
 }
 
 impl Session {
-    /// A session for `principal` on `target`, recording into `audit`.
+    /// A session for `principal` on `target` (as `context` names them), recording into
+    /// `audit`, deciding with the listener's policy and approvals.
     pub fn new(
         audit: SessionAudit,
+        context: SessionContext,
         principal: Principal,
         target: SshTarget,
         client: SocketAddr,
-        policy: Arc<dyn Policy>,
-        exec_output_limit: u64,
+        listener: &SshListener,
     ) -> Self {
         Session {
             audit,
@@ -84,8 +95,12 @@ impl Session {
             target,
             client,
             started: Instant::now(),
-            exec_output_limit,
-            policy,
+            exec_output_limit: listener.exec_output_limit,
+            id: context.session_id,
+            actor: context.actor,
+            target_ref: context.target,
+            approvals: listener.approvals.clone(),
+            policy: Arc::clone(&listener.policy),
             upstream: Mutex::new(None),
             counters: Counters::default(),
         }
