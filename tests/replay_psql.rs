@@ -1,5 +1,6 @@
 //! A real proxied psql session — PostgreSQL, the gateway, the recorder — replayed from the
-//! archive as a transcript: the statements, their verdicts and the rows psql was shown.
+//! archive as a transcript: the statements, their verdicts and the rows psql was shown, with
+//! the values masking rewrote masked in the transcript too, never raw.
 
 #![cfg(feature = "e2e")]
 // A panic in a test is a failed test.
@@ -23,7 +24,8 @@ async fn a_proxied_psql_session_replays_with_its_statements_verdicts_and_results
     let token = gw.token();
     let shown = gw.psql(&token, &["-c", "SELECT id, email FROM orders ORDER BY id"]);
     assert!(shown.ok, "{}", shown.stderr);
-    assert_eq!(shown.stdout, "1|ann@example.com\n2|bo@example.com\n");
+    // Masking is on by default: the email detector rewrites the values on the wire.
+    assert_eq!(shown.stdout, "1|[masked:email]\n2|[masked:email]\n");
     let refused = gw.psql(&token, &["-c", "DROP TABLE orders"]);
     assert!(!refused.ok);
     let sessions = gw.ended_sessions(2).await;
@@ -69,13 +71,16 @@ async fn a_proxied_psql_session_replays_with_its_statements_verdicts_and_results
     let transcript = query::replay::sql::transcript(&events);
     let expected = "app=> SELECT id, email FROM orders ORDER BY id\n\
                     -- verdict: allow (allow)\n\
-                    \x20id |      email      \n\
-                    ----+-----------------\n\
-                    \x201  | ann@example.com\n\
-                    \x202  | bo@example.com\n\
+                    \x20id |     email      \n\
+                    ----+----------------\n\
+                    \x201  | [masked:email]\n\
+                    \x202  | [masked:email]\n\
                     (2 rows)\n\
                     Time: ";
     assert!(transcript.contains(expected), "{transcript}");
+    for raw in ["ann@example.com", "bo@example.com"] {
+        assert!(!transcript.contains(raw), "{raw} in the transcript");
+    }
     assert!(
         transcript.starts_with("-- session ")
             && transcript.contains("by dev@example.com (agent coding-agent)")

@@ -179,7 +179,7 @@ pub async fn start(
         policy: Arc::clone(&policy),
         auditor: auditor.clone(),
         approvals: approvals.clone(),
-        masking,
+        masking: masking.clone(),
     }));
     let mut tasks = vec![
         tokio::spawn(postgres::serve(listener, tcp, shutdown.clone())),
@@ -202,6 +202,7 @@ pub async fn start(
                     policy,
                     auditor,
                     approvals: approvals.clone(),
+                    masking,
                 },
                 shutdown.clone(),
             )

@@ -210,3 +210,64 @@ async fn port_forwarding_is_refused_unless_policy_allows_it() {
     let _ = child.wait();
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_that_masks_output_records_no_secret_it_printed() {
+    const CARD: &str = "4111 1111 1111 1111";
+    const KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+    let gateway = SshGateway::start_with(Default::default(), |ssh, _| {
+        for target in &mut ssh.targets {
+            target.mask_output = true;
+        }
+    })
+    .await;
+    let command = format!("echo card {CARD} key {KEY}");
+    let out = gateway.ssh(&gateway.token(), &[&command]);
+    let (stdout, _, code) = outcome(&out);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        stdout,
+        format!("card {CARD} key {KEY}\n"),
+        "the client's terminal is not changed"
+    );
+
+    let sessions = gateway.ended_sessions(1).await;
+    let events = &sessions[0];
+    let (_, received) = commands(events)[0];
+    assert!(
+        received.text.starts_with("echo card "),
+        "{:?}",
+        received.text
+    );
+    let recorded = String::from_utf8_lossy(&output(events)).into_owned();
+    assert!(recorded.starts_with("card "), "{recorded:?}");
+    for secret in [CARD, KEY] {
+        assert!(
+            !recorded.contains(secret),
+            "{secret} recorded: {recorded:?}"
+        );
+    }
+    // The recorded command line went through the detectors too, as every recorded statement.
+    let log = gateway.data.path().join("log");
+    for file in walk(&log) {
+        let bytes = std::fs::read(&file).unwrap();
+        for secret in [CARD, KEY] {
+            let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "{secret} in {}", file.display());
+        }
+    }
+    gateway.stop().await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

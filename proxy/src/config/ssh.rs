@@ -98,6 +98,11 @@ pub struct SshTargetConfig {
     /// How durable a command's event must be before the command runs.
     #[serde(default)]
     pub durability: Durability,
+    /// Run the masking detectors (`[masking]`) over recorded terminal output, so secrets a
+    /// command prints (keys, tokens, card numbers) are masked in the events. The client still
+    /// sees its terminal as it is.
+    #[serde(default)]
+    pub mask_output: bool,
 }
 
 /// The checked `[ssh]` section.
@@ -147,6 +152,8 @@ pub struct SshTarget {
     pub env: Vec<String>,
     /// Durability of command events.
     pub durability: Durability,
+    /// Whether recorded output goes through the masking detectors.
+    pub mask_output: bool,
 }
 
 impl SshTarget {
@@ -293,6 +300,7 @@ impl SshTargetConfig {
             pin,
             env: self.env.clone(),
             durability: self.durability,
+            mask_output: self.mask_output,
         })
     }
 }

@@ -29,6 +29,7 @@ use crate::audit::Auditor;
 use crate::config::ssh::KeyBinding;
 use crate::config::{SshSettings, SshTarget};
 use crate::identity::TokenValidator;
+use crate::masking::Masking;
 use crate::policy::Policy;
 
 /// How long a client may take to send its SSH version line.
@@ -48,6 +49,8 @@ pub struct SshListenerSettings {
     pub auditor: Auditor,
     /// Where requests needing approval are held (shared with the Postgres gateway).
     pub approvals: Approvals,
+    /// The masking detectors, for targets that mask recorded output (`mask_output`).
+    pub masking: Option<Arc<Masking>>,
 }
 
 /// The listener's shared state.
@@ -59,6 +62,7 @@ pub struct SshListener {
     pub(super) auditor: Auditor,
     pub(super) approvals: Approvals,
     pub(super) exec_output_limit: u64,
+    pub(super) masking: Option<Arc<Masking>>,
     config: Arc<russh::server::Config>,
 }
 
@@ -87,6 +91,7 @@ impl SshListener {
             auditor: settings.auditor,
             approvals: settings.approvals,
             exec_output_limit: settings.settings.record_exec_output_limit,
+            masking: settings.masking,
             config: Arc::new(config),
         }
     }

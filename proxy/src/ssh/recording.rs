@@ -8,10 +8,13 @@
 //! and reported as truncated in the command's result. Not here: what is relayed (`channel`),
 //! reconstructing typed lines (`command`).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use schemas::EventBody;
 use schemas::body::TerminalData;
+
+use crate::masking::Masking;
 
 /// The most bytes one event carries.
 pub const MAX_CHUNK: usize = 16 * 1024;
@@ -46,6 +49,7 @@ pub struct TerminalRecorder {
     first_at: Option<Instant>,
     budget: Budget,
     truncated: bool,
+    masking: Option<Arc<Masking>>,
 }
 
 impl TerminalRecorder {
@@ -59,7 +63,14 @@ impl TerminalRecorder {
             first_at: None,
             budget,
             truncated: false,
+            masking: None,
         }
+    }
+
+    /// Masks what it records with `masking`'s detectors.
+    pub fn masked_with(mut self, masking: Option<Arc<Masking>>) -> Self {
+        self.masking = masking;
+        self
     }
 
     /// Whether bytes were left unrecorded because the budget ran out.
@@ -113,7 +124,10 @@ impl TerminalRecorder {
     /// The pending bytes as an event, if any.
     pub fn flush(&mut self) -> Option<EventBody> {
         let first = self.first_at.take()?;
-        let data = std::mem::take(&mut self.pending);
+        let mut data = std::mem::take(&mut self.pending);
+        if let Some(masking) = &self.masking {
+            masking.detectors().mask_bytes(&mut data);
+        }
         let offset_ns = u64::try_from(
             first
                 .saturating_duration_since(self.session_start)

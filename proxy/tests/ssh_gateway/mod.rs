@@ -61,6 +61,7 @@ pub fn target_for(sshd: &testkit::ssh::Sshd) -> SshTargetConfig {
         host_key_fingerprint: Some(sshd.host_fingerprint().expect("fingerprint")),
         env: vec!["LANG".into(), "BLASTWALL_*".into()],
         durability: Default::default(),
+        mask_output: false,
     }
 }
 

@@ -52,6 +52,9 @@ impl Relay {
                 budget,
             ))
         };
+        let masked = |recorder: Option<TerminalRecorder>| {
+            recorder.map(|r| r.masked_with(session.output_masking.clone()))
+        };
         let terminal = setup.pty.is_some() || matches!(start, Start::Shell);
         match start {
             Start::Sftp => Relay {
@@ -63,14 +66,17 @@ impl Relay {
             },
             _ if terminal => Relay {
                 id,
-                output: recorder(Direction::Output, Budget::Unlimited),
+                output: masked(recorder(Direction::Output, Budget::Unlimited)),
                 input: recorder(Direction::Input, Budget::Unlimited),
                 typed: matches!(start, Start::Shell).then(TypedLines::default),
                 resizes: setup.pty.is_some(),
             },
             _ => Relay {
                 id,
-                output: recorder(Direction::Output, Budget::Bytes(session.exec_output_limit)),
+                output: masked(recorder(
+                    Direction::Output,
+                    Budget::Bytes(session.exec_output_limit),
+                )),
                 input: None,
                 typed: None,
                 resizes: false,

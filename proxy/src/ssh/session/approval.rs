@@ -143,7 +143,7 @@ pub async fn ask(session: &Session, needed: ApprovalNeeded<'_>) -> Asked {
             };
         }
     };
-    let requested = EventBody::ApprovalRequested(held.requested().clone());
+    let requested = session.masked(EventBody::ApprovalRequested(held.requested().clone()));
     if let Err(e) = session.audit.record_durable(requested).await {
         let _ = held.cancel("the request could not be recorded").await;
         return Asked::Refused {

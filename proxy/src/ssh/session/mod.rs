@@ -33,6 +33,7 @@ use crate::approvals::Approvals;
 use crate::audit::SessionAudit;
 use crate::config::SshTarget;
 use crate::identity::Principal;
+use crate::masking::Masking;
 use crate::policy::{Decision, MessageFacts, Policy, Request, SshFacts};
 
 /// A logged-in SSH connection, shared by its channels.
@@ -57,6 +58,8 @@ pub struct Session {
     pub target_ref: schemas::Target,
     /// Where requests needing approval are held.
     pub approvals: Approvals,
+    /// The detectors recorded output goes through, when the target asks for it.
+    pub output_masking: Option<Arc<Masking>>,
     policy: Arc<dyn Policy>,
     upstream: Mutex<Option<Arc<Upstream>>>,
     counters: Counters,
@@ -89,6 +92,7 @@ impl Session {
         client: SocketAddr,
         listener: &SshListener,
     ) -> Self {
+        let output_masking = listener.masking.clone().filter(|_| target.mask_output);
         Session {
             audit,
             principal,
@@ -100,6 +104,7 @@ impl Session {
             actor: context.actor,
             target_ref: context.target,
             approvals: listener.approvals.clone(),
+            output_masking,
             policy: Arc::clone(&listener.policy),
             upstream: Mutex::new(None),
             counters: Counters::default(),
@@ -135,7 +140,7 @@ impl Session {
     ) -> Result<Decided, SshError> {
         let seq = self
             .audit
-            .record(EventBody::CommandReceived(received))
+            .record(self.masked(EventBody::CommandReceived(received)))
             .map_err(|e| SshError::NotRecorded(e.to_string()))?;
         self.counters.commands.fetch_add(1, Ordering::Relaxed);
         let no_statements = Arc::new(MessageFacts::default());
@@ -164,8 +169,28 @@ impl Session {
     /// Records an event nobody waits for; a failure to queue is logged (the session's next
     /// durable event fails too, and refuses its request).
     pub fn record(&self, body: EventBody) {
-        if let Err(e) = self.audit.record(body) {
+        if let Err(e) = self.audit.record(self.masked(body)) {
             tracing::error!(error = %e, "an ssh event could not be recorded");
+        }
+    }
+
+    /// `body` with the command lines it carries through the detectors, for a target that
+    /// masks what is recorded (`mask_output`); policy and approvers have the real text.
+    pub fn masked(&self, body: EventBody) -> EventBody {
+        let Some(masking) = &self.output_masking else {
+            return body;
+        };
+        let detectors = masking.detectors();
+        match body {
+            EventBody::CommandReceived(mut received) => {
+                received.text = detectors.mask_str(&received.text).0;
+                EventBody::CommandReceived(received)
+            }
+            EventBody::ApprovalRequested(mut requested) => {
+                requested.command = detectors.mask_str(&requested.command).0;
+                EventBody::ApprovalRequested(requested)
+            }
+            other => other,
         }
     }
 
