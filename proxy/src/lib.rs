@@ -20,6 +20,7 @@
 //! - [`ssh`]: the SSH gateway (exec, shells, sftp, scp, git).
 //! - [`tls`]: certificates and connectors.
 
+mod accept;
 pub mod approvals;
 pub mod audit;
 pub mod config;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use schemas::Protocol;
+use schemas::body::{PolicyDecided, Verdict};
 
 use super::facts::MessageFacts;
 use super::ssh::SshFacts;
@@ -68,6 +69,31 @@ pub enum Decision {
         /// How long the statement may wait (`@expires`); `None` for the configured default.
         expires: Option<std::time::Duration>,
     },
+}
+
+impl Decision {
+    /// The `policy.decided` body that records this decision on the command at `command_seq`.
+    pub fn recorded(&self, command_seq: u64) -> PolicyDecided {
+        let (verdict, policies, message) = match self {
+            Decision::Allow { policies } => (Verdict::Allow, policies.clone(), None),
+            Decision::Block { policy, message } => {
+                (Verdict::Block, vec![policy.clone()], Some(message.clone()))
+            }
+            Decision::RequireApproval {
+                policy, message, ..
+            } => (
+                Verdict::ApprovalRequired,
+                vec![policy.clone()],
+                Some(message.clone()),
+            ),
+        };
+        PolicyDecided {
+            command_seq,
+            verdict,
+            policies,
+            message,
+        }
+    }
 }
 
 /// Reads commands and decides on them.

@@ -15,7 +15,6 @@ use schemas::body::{
 use schemas::{Actor, EventBody, Protocol, SessionContext};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use super::cancel::CancelRegistry;
@@ -107,22 +106,11 @@ impl Listener {
 }
 
 /// Accepts connections on `tcp` until `shutdown` turns true, then waits for live sessions.
-pub async fn serve(listener: Arc<Listener>, tcp: TcpListener, mut shutdown: watch::Receiver<bool>) {
-    let mut sessions = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = tcp.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    sessions.spawn(connection(Arc::clone(&listener), stream, peer, shutdown.clone()));
-                }
-                Err(e) => tracing::warn!(error = %e, "accept failed"),
-            },
-            _ = shutdown.changed() => break,
-            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-        }
-    }
-    while sessions.join_next().await.is_some() {}
+pub async fn serve(listener: Arc<Listener>, tcp: TcpListener, shutdown: watch::Receiver<bool>) {
+    crate::accept::serve(tcp, shutdown, "postgres", |stream, peer, shutdown| {
+        connection(Arc::clone(&listener), stream, peer, shutdown)
+    })
+    .await;
 }
 
 async fn connection(

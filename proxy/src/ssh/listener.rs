@@ -20,7 +20,7 @@ use russh::{Disconnect, SshId};
 use schemas::body::EndReason;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use super::server::{self, ServerHandler};
 use super::session::Session;
@@ -133,26 +133,11 @@ impl Connection {
 }
 
 /// Accepts connections on `tcp` until `shutdown` turns true, then waits for live sessions.
-pub async fn serve(
-    listener: Arc<SshListener>,
-    tcp: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut sessions = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = tcp.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    sessions.spawn(connection(Arc::clone(&listener), stream, peer, shutdown.clone()));
-                }
-                Err(e) => tracing::warn!(error = %e, "ssh accept failed"),
-            },
-            _ = shutdown.changed() => break,
-            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-        }
-    }
-    while sessions.join_next().await.is_some() {}
+pub async fn serve(listener: Arc<SshListener>, tcp: TcpListener, shutdown: watch::Receiver<bool>) {
+    crate::accept::serve(tcp, shutdown, "ssh", |stream, peer, shutdown| {
+        connection(Arc::clone(&listener), stream, peer, shutdown)
+    })
+    .await;
 }
 
 async fn connection(

@@ -21,7 +21,7 @@ use futures::{Sink, SinkExt};
 use pgwire::messages::PgWireFrontendMessage;
 use pgwire::messages::extendedquery::{Bind, Execute};
 use pgwire::messages::simplequery::Query;
-use schemas::body::{CommandReceived, PolicyDecided, Verdict};
+use schemas::body::CommandReceived;
 use schemas::{EventBody, Protocol};
 
 use super::Shared;
@@ -356,7 +356,7 @@ where
             time: SystemTime::now(),
         };
         let decision = shared.policy.decide(&request);
-        let decided = EventBody::PolicyDecided(decided_body(seq, &decision));
+        let decided = EventBody::PolicyDecided(decision.recorded(seq));
         match shared.audit.record_durable(decided).await {
             Ok(_) => {}
             // The events are on local disk but Kafka did not acknowledge them in time: a
@@ -433,28 +433,6 @@ where
             .feed(message)
             .await
             .map_err(|e| FrontendEnd::UpstreamFailed(e.to_string()))
-    }
-}
-
-fn decided_body(seq: u64, decision: &Decision) -> PolicyDecided {
-    let (verdict, policies, message) = match decision {
-        Decision::Allow { policies } => (Verdict::Allow, policies.clone(), None),
-        Decision::Block { policy, message } => {
-            (Verdict::Block, vec![policy.clone()], Some(message.clone()))
-        }
-        Decision::RequireApproval {
-            policy, message, ..
-        } => (
-            Verdict::ApprovalRequired,
-            vec![policy.clone()],
-            Some(message.clone()),
-        ),
-    };
-    PolicyDecided {
-        command_seq: seq,
-        verdict,
-        policies,
-        message,
     }
 }
 

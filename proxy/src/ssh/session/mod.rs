@@ -19,10 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
-use schemas::body::{
-    CommandReceived, EndReason, OperationFailed, PolicyDecided, SessionCounters, SessionEnded,
-    Verdict,
-};
+use schemas::body::{CommandReceived, EndReason, OperationFailed, SessionCounters, SessionEnded};
 use schemas::{Actor, EventBody, Protocol, SessionContext};
 use tokio::sync::Mutex;
 
@@ -160,7 +157,7 @@ impl Session {
             self.counters.blocked.fetch_add(1, Ordering::Relaxed);
         }
         self.audit
-            .record_durable(EventBody::PolicyDecided(decided_body(seq, &decision)))
+            .record_durable(EventBody::PolicyDecided(decision.recorded(seq)))
             .await
             .map_err(|e| SshError::NotRecorded(e.to_string()))?;
         Ok(Decided { seq, decision })
@@ -236,28 +233,5 @@ impl Session {
         if let Err(e) = self.audit.end(SessionEnded { reason, counters }).await {
             tracing::error!(error = %e, "an ssh session could not be sealed");
         }
-    }
-}
-
-/// `policy.decided` for a decision.
-pub fn decided_body(seq: u64, decision: &Decision) -> PolicyDecided {
-    let (verdict, policies, message) = match decision {
-        Decision::Allow { policies } => (Verdict::Allow, policies.clone(), None),
-        Decision::Block { policy, message } => {
-            (Verdict::Block, vec![policy.clone()], Some(message.clone()))
-        }
-        Decision::RequireApproval {
-            policy, message, ..
-        } => (
-            Verdict::ApprovalRequired,
-            vec![policy.clone()],
-            Some(message.clone()),
-        ),
-    };
-    PolicyDecided {
-        command_seq: seq,
-        verdict,
-        policies,
-        message,
     }
 }
