@@ -224,7 +224,9 @@ async fn verify_exits_zero_on_a_clean_archive_and_one_on_tampering() {
     let clean = blastwall(&fixture, &["verify", "--keys", keys(&fixture)]);
     let text = stdout(&clean);
     assert!(
-        text.contains("3 sessions sealed, 1 open, 0 not judged: 0 findings"),
+        text.contains(
+            "3 sessions sealed, 1 open, 0 not judged, 0 removed by retention: 0 findings"
+        ),
         "{text}"
     );
 

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::metadata::ParquetMetaDataReader;
-use schemas::{BreakKind, ChainBreak, ChainVerifier, PublicKeys, SessionStatus};
+use schemas::{BreakKind, ChainBreak, ChainVerifier, EventBody, PublicKeys, SessionStatus};
 use uuid::Uuid;
 
 use crate::archive::PartFile;
@@ -161,6 +161,9 @@ pub struct VerifyReport {
     pub open: u64,
     /// Sessions that began before `since` (their earlier events were not read): not judged.
     pub not_judged: u64,
+    /// Sessions the index lists whose days retention removed, as `archive.pruned` events in
+    /// the archive record: gone by rule, not by tampering.
+    pub pruned: u64,
     /// Every problem, in the order found.
     pub findings: Vec<Finding>,
 }
@@ -208,6 +211,7 @@ pub fn verify(
     );
     let mut sessions: HashMap<Uuid, Tracked<'_>> = HashMap::new();
     let mut order: Vec<Uuid> = Vec::new();
+    let mut pruned_through: Option<NaiveDate> = None;
     report.files = files.len() as u64;
     // Reading and decoding runs on its own thread, one batch ahead of the chains.
     std::thread::scope(|scope| -> Result<(), Error> {
@@ -243,6 +247,12 @@ pub fn verify(
                         continue;
                     }
                 };
+                if let EventBody::ArchivePruned(pruned) = &event.body
+                    && pruned.table == "events"
+                    && let Ok(day) = NaiveDate::parse_from_str(&pruned.day, "%Y-%m-%d")
+                {
+                    pruned_through = pruned_through.max(Some(day));
+                }
                 let tracked = sessions.entry(event.session_id).or_insert_with(|| {
                     order.push(event.session_id);
                     Tracked {
@@ -317,7 +327,7 @@ pub fn verify(
                     SessionStatus::Sealed { .. } => report.sealed += 1,
                     SessionStatus::Open => report.open += 1,
                 }
-                if let Some((indexed, path)) = listed.filter(|(n, _)| *n > done.events) {
+                if let Some((indexed, path, _)) = listed.filter(|(n, _, _)| *n > done.events) {
                     report.findings.push(Finding {
                         session_id: Some(session),
                         seq: Some(done.events),
@@ -337,7 +347,13 @@ pub fn verify(
             }),
         }
     }
-    for (session, (indexed, path)) in indexed {
+    for (session, (indexed, path, last_event)) in indexed {
+        // Retention removes whole days, oldest first: a session that ended on or before the
+        // last day removed is gone by rule.
+        if pruned_through.is_some_and(|day| last_event.date_naive() <= day) {
+            report.pruned += 1;
+            continue;
+        }
         report.findings.push(Finding {
             session_id: Some(session),
             seq: None,
@@ -348,16 +364,19 @@ pub fn verify(
     Ok(report)
 }
 
+/// A session as the index last saw it: events counted, the snapshot's file, its latest event.
+type Indexed = (u64, PathBuf, chrono::DateTime<chrono::Utc>);
+
 /// Per session in the index: the most events any snapshot counted, and that snapshot's file.
 fn indexed_sessions(
     archive: &Archive,
     report: &mut VerifyReport,
-) -> Result<HashMap<Uuid, (u64, PathBuf)>, Error> {
+) -> Result<HashMap<Uuid, Indexed>, Error> {
     use datafusion::arrow::array::AsArray;
-    use datafusion::arrow::datatypes::UInt64Type;
+    use datafusion::arrow::datatypes::{TimestampNanosecondType, UInt64Type};
     use schemas::arrow::sessions::columns;
 
-    let mut indexed: HashMap<Uuid, (u64, PathBuf)> = HashMap::new();
+    let mut indexed: HashMap<Uuid, Indexed> = HashMap::new();
     for path in archive.session_files()? {
         let reader = File::open(&path)
             .map_err(|e| e.to_string())
@@ -378,21 +397,28 @@ fn indexed_sessions(
             }
         };
         for batch in batches {
-            let (Some(ids), Some(counts)) = (
+            let (Some(ids), Some(counts), Some(lasts)) = (
                 batch.column_by_name(columns::SESSION_ID),
                 batch.column_by_name(columns::EVENTS),
+                batch.column_by_name(columns::LAST_EVENT),
             ) else {
                 continue;
             };
             let (ids, counts) = (ids.as_string::<i32>(), counts.as_primitive::<UInt64Type>());
+            let Some(lasts) = lasts.as_primitive_opt::<TimestampNanosecondType>() else {
+                continue;
+            };
             for row in 0..batch.num_rows() {
                 let Ok(id) = Uuid::parse_str(ids.value(row)) else {
                     continue;
                 };
                 let count = counts.value(row);
-                let entry = indexed.entry(id).or_insert_with(|| (count, path.clone()));
+                let last = chrono::DateTime::from_timestamp_nanos(lasts.value(row));
+                let entry = indexed
+                    .entry(id)
+                    .or_insert_with(|| (count, path.clone(), last));
                 if count > entry.0 {
-                    *entry = (count, path.clone());
+                    *entry = (count, path.clone(), last);
                 }
             }
         }

@@ -415,3 +415,74 @@ async fn files_a_compaction_merged_are_read_once_while_they_wait_out_their_grace
     assert!(report.is_clean(), "{:#?}", report.findings);
     assert_eq!(report.events, total as u64);
 }
+
+#[tokio::test]
+async fn sessions_whose_days_retention_removed_are_pruned_not_missing() {
+    use eventlog::{EmbeddedLog, EmbeddedOptions, EventLog};
+
+    let fixture = common::record(5).await;
+    let sessions = fixture.events.len() as u64;
+    let last = fixture
+        .events
+        .iter()
+        .flatten()
+        .map(|e| e.time.to_datetime())
+        .max()
+        .unwrap();
+    // Every day of the fixture is older than the retention window: all of it goes.
+    let now = last + chrono::Duration::days(10);
+    let log: Arc<dyn EventLog> = Arc::new(
+        EmbeddedLog::open(fixture.dir.path().join("log"), EmbeddedOptions::default()).unwrap(),
+    );
+    let settings = recorder::retention::RetentionSettings {
+        max_age: std::time::Duration::from_secs(5 * 86_400),
+        interval: std::time::Duration::from_secs(3600),
+    };
+    let layout = recorder::archive::Layout::new(&fixture.archive);
+    let pruned = recorder::retention::prune(
+        &layout,
+        &settings,
+        log.as_ref(),
+        &common::sealing_key(),
+        now,
+    )
+    .await
+    .unwrap();
+    assert!(!pruned.is_empty());
+
+    // Before the removal is archived, the index's sessions look removed.
+    let report = check(&fixture);
+    assert_eq!(
+        report.findings.len() as u64,
+        sessions,
+        "{:#?}",
+        report.findings
+    );
+
+    // The recorder archives the retention session; now they are pruned by rule.
+    let mut settings = recorder::Settings::new(&fixture.archive);
+    settings.flush_interval = std::time::Duration::from_millis(50);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = recorder::start(settings, Arc::new(Arc::clone(&log)), stopped)
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        running
+            .status()
+            .wait_for(|s| s.events >= 2 + pruned.len() as u64),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    stop.send(true).unwrap();
+    running.wait().await.unwrap();
+    let report = check(&fixture);
+    assert!(report.is_clean(), "{:#?}", report.findings);
+    // started, one archive.pruned per table and day, ended.
+    let recorded = 2 + pruned.len() as u64;
+    assert_eq!(
+        (report.pruned, report.sealed, report.events),
+        (sessions, 1, recorded)
+    );
+}

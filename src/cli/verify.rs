@@ -58,12 +58,13 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         println!("FINDING {finding}");
     }
     println!(
-        "{} events in {} files, {} sessions sealed, {} open, {} not judged: {} finding{} ({:.1}s)",
+        "{} events in {} files, {} sessions sealed, {} open, {} not judged, {} removed by retention: {} finding{} ({:.1}s)",
         report.events,
         report.files,
         report.sealed,
         report.open,
         report.not_judged,
+        report.pruned,
         report.findings.len(),
         if report.findings.len() == 1 { "" } else { "s" },
         elapsed.as_secs_f64()
