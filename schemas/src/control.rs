@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::actor::Actor;
-use crate::body::{ApprovalDecided, ApprovalRequested};
+use crate::body::{ApprovalDecided, ApprovalDecision, ApprovalRequested};
 use crate::target::Target;
 use crate::time::Timestamp;
 
@@ -111,6 +111,23 @@ pub struct GrantIssued {
     pub granted_by: Actor,
     /// When it stops covering commands.
     pub expires_at: Timestamp,
+}
+
+impl GrantIssued {
+    /// The `approval.decided` a session records when this grant lets its command through
+    /// without a hold.
+    pub fn covering(self) -> ApprovalDecided {
+        ApprovalDecided {
+            approval_id: self.approval_id,
+            decision: ApprovalDecision::Approve,
+            reason: Some(format!(
+                "covered by the grant of approval {} until {}",
+                self.approval_id, self.expires_at
+            )),
+            approver: Some(self.granted_by),
+            grant_for_secs: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use russh::{ChannelMsg, ChannelReadHalf};
 use schemas::EventBody;
-use schemas::body::{ApprovalDecided, ApprovalDecision, CommandSummary};
+use schemas::body::{ApprovalDecided, CommandSummary};
 
 use super::Session;
 use crate::approvals::{ApprovalOutcome, ApprovalRequest, Held, approve_command, deny_command};
@@ -92,16 +92,7 @@ pub async fn ask(session: &Session, needed: ApprovalNeeded<'_>) -> Asked {
         .approvals
         .grant(&session.actor, &session.target.name, &fingerprint)
     {
-        let covered = ApprovalDecided {
-            approval_id: grant.approval_id,
-            decision: ApprovalDecision::Approve,
-            reason: Some(format!(
-                "covered by the grant of approval {} until {}",
-                grant.approval_id, grant.expires_at
-            )),
-            approver: Some(grant.granted_by),
-            grant_for_secs: None,
-        };
+        let covered = grant.covering();
         return match session
             .audit
             .record_durable(EventBody::ApprovalDecided(covered))

@@ -20,7 +20,7 @@ use pgwire::messages::PgWireFrontendMessage;
 use pgwire::messages::extendedquery::Execute;
 use pgwire::messages::simplequery::Query;
 use schemas::EventBody;
-use schemas::body::{ApprovalDecided, ApprovalDecision};
+use schemas::body::ApprovalDecided;
 
 use super::{Forwarded, Frontend, FrontendEnd};
 use crate::approvals::{ApprovalOutcome, ApprovalRequest, Held, approve_command, deny_command};
@@ -92,16 +92,7 @@ where
             .approvals
             .grant(&shared.actor, &shared.target, &fingerprint)
         {
-            let covered = ApprovalDecided {
-                approval_id: grant.approval_id,
-                decision: ApprovalDecision::Approve,
-                reason: Some(format!(
-                    "covered by the grant of approval {} until {}",
-                    grant.approval_id, grant.expires_at
-                )),
-                approver: Some(grant.granted_by),
-                grant_for_secs: None,
-            };
+            let covered = grant.covering();
             self.record(EventBody::ApprovalDecided(covered)).await?;
             self.sql_prepared.apply(facts);
             return Ok(Ruling::Forward);
