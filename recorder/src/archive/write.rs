@@ -220,6 +220,23 @@ const UNIQUE_COLUMNS: [&str; 7] = [
     columns::TERMINAL_DATA,
 ];
 
+/// Writes `batch` as the lone file `name` in `dir`: temporary name, fsync, rename, directory
+/// fsync, so it appears whole or not at all. Returns its path.
+pub(crate) fn write_whole(
+    dir: &Path,
+    name: PartName,
+    batch: &RecordBatch,
+    props: WriterProperties,
+) -> Result<PathBuf, Error> {
+    create_dir_durably(dir)?;
+    let temp = dir.join(name.temp_name());
+    let path = dir.join(name.file_name());
+    write_parquet(&temp, batch, props)?;
+    fs::rename(&temp, &path).map_err(|e| Error::io("renaming", &temp, e))?;
+    sync_dir(dir)?;
+    Ok(path)
+}
+
 /// Writes one Parquet file and fsyncs it; returns its size.
 fn write_parquet(path: &Path, batch: &RecordBatch, props: WriterProperties) -> Result<u64, Error> {
     let file = File::create(path).map_err(|e| Error::io("creating", path, e))?;

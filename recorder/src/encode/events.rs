@@ -94,16 +94,7 @@ pub fn batch(rows: &[&EventRow]) -> Result<RecordBatch, Error> {
         .map_err(|e| Error::encode("the prev column", e))?;
         hash.append_value(event.hash.as_bytes())
             .map_err(|e| Error::encode("the hash column", e))?;
-        match &event.seal {
-            Some(seal) => {
-                seal_key_id.append_value(seal.key_id.as_str());
-                seal_signature.append_value(seal.signature.to_bytes());
-            }
-            None => {
-                seal_key_id.append_null();
-                seal_signature.append_null();
-            }
-        }
+        append_seal(&mut seal_key_id, &mut seal_signature, event.seal.as_ref());
         let promoted = Promoted::of(&event.body);
         command_text.append_option(promoted.command_text);
         verdict.append_option(promoted.verdict.map(|v| v.as_str()));
@@ -137,6 +128,25 @@ pub fn batch(rows: &[&EventRow]) -> Result<RecordBatch, Error> {
         Arc::new(terminal_data.finish()),
     ];
     RecordBatch::try_new(schema, columns).map_err(|e| Error::encode("an events batch", e))
+}
+
+/// Appends a seal's key id and signature, or two nulls: the `events` and `sessions` tables
+/// store seals alike.
+pub(crate) fn append_seal(
+    key_id: &mut StringBuilder,
+    signature: &mut BinaryBuilder,
+    seal: Option<&schemas::Seal>,
+) {
+    match seal {
+        Some(seal) => {
+            key_id.append_value(seal.key_id.as_str());
+            signature.append_value(seal.signature.to_bytes());
+        }
+        None => {
+            key_id.append_null();
+            signature.append_null();
+        }
+    }
 }
 
 /// The item field of a list column, so the built arrays match the schema exactly.

@@ -1,6 +1,5 @@
 //! Session summaries as rows of `schemas::arrow::sessions`, written durably as one file.
 
-use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -10,7 +9,6 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::DataType;
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use schemas::arrow::sessions::sessions_schema;
@@ -18,7 +16,8 @@ use schemas::summary::SessionSummary;
 
 use crate::Error;
 use crate::archive::PartName;
-use crate::archive::write::{create_dir_durably, sync_dir};
+use crate::archive::write::write_whole;
+use crate::encode::events::append_seal;
 
 /// The rows of `summaries`, in the given order.
 pub fn batch(summaries: &[&SessionSummary]) -> Result<RecordBatch, Error> {
@@ -77,16 +76,7 @@ pub fn batch(summaries: &[&SessionSummary]) -> Result<RecordBatch, Error> {
         final_hash
             .append_value(s.final_hash.as_bytes())
             .map_err(|e| Error::encode("the final_hash column", e))?;
-        match &s.seal {
-            Some(seal) => {
-                seal_key_id.append_value(seal.key_id.as_str());
-                seal_signature.append_value(seal.signature.to_bytes());
-            }
-            None => {
-                seal_key_id.append_null();
-                seal_signature.append_null();
-            }
-        }
+        append_seal(&mut seal_key_id, &mut seal_signature, s.seal.as_ref());
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(session_id.finish()),
@@ -121,26 +111,9 @@ pub fn write_file(
     name: PartName,
     summaries: &[&SessionSummary],
 ) -> Result<PathBuf, Error> {
-    create_dir_durably(dir)?;
-    let batch = batch(summaries)?;
-    let temp = dir.join(name.temp_name());
-    let path = dir.join(name.file_name());
     let level = ZstdLevel::try_new(3).map_err(|e| Error::encode("the zstd level", e))?;
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .build();
-    let file = File::create(&temp).map_err(|e| Error::io("creating", &temp, e))?;
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties))
-        .map_err(|e| Error::encode("a sessions file", e))?;
-    writer
-        .write(&batch)
-        .map_err(|e| Error::encode("a sessions file", e))?;
-    let file = writer
-        .into_inner()
-        .map_err(|e| Error::encode("a sessions file", e))?;
-    file.sync_all()
-        .map_err(|e| Error::io("syncing", &temp, e))?;
-    fs::rename(&temp, &path).map_err(|e| Error::io("renaming", &temp, e))?;
-    sync_dir(dir)?;
-    Ok(path)
+    write_whole(dir, name, &batch(summaries)?, properties)
 }
