@@ -6,13 +6,9 @@
 // A panic in a test is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod archiving;
 #[path = "../proxy/tests/common/mod.rs"]
 mod gateway;
-
-use std::sync::Arc;
-use std::time::Duration;
-
-use eventlog::{EmbeddedOptions, EmbeddedReader};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_proxied_psql_session_replays_with_its_statements_verdicts_and_results() {
@@ -31,26 +27,7 @@ async fn a_proxied_psql_session_replays_with_its_statements_verdicts_and_results
     let sessions = gw.ended_sessions(2).await;
     let total: usize = sessions.iter().map(Vec::len).sum();
 
-    // Archive the gateway's log with the recorder, as `blastwall up` does.
-    let archive = gw.data.path().join("archive");
-    let mut settings = recorder::Settings::new(&archive);
-    settings.flush_interval = Duration::from_millis(100);
-    let reader = EmbeddedReader::open(gw.data.path().join("log"), EmbeddedOptions::default());
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let running = recorder::start(settings, Arc::new(reader), stopped)
-        .await
-        .unwrap();
-    let mut status = running.status();
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        status.wait_for(|s| s.events >= total as u64),
-    )
-    .await
-    .expect("the recorder archives the sessions")
-    .unwrap();
-    stop.send(true).unwrap();
-    running.wait().await.unwrap();
-
+    let archive = archiving::archive_log(gw.data.path(), total).await;
     let archive = query::Archive::new(&archive);
     let report = query::verify::verify(&archive, &gw.keys, None).unwrap();
     assert!(report.is_clean(), "{:#?}", report.findings);
