@@ -40,7 +40,7 @@ pub fn timestamp_literal(time: Timestamp) -> String {
 }
 
 /// The day partition a time falls in, for pruning `date`.
-fn day(time: Timestamp) -> NaiveDate {
+pub(crate) fn day(time: Timestamp) -> NaiveDate {
     time.to_datetime().date_naive()
 }
 

@@ -15,6 +15,7 @@
 //! | [`forensics`] | the canned questions: session lists, one session's timeline, who touched a table |
 //! | [`output`] | rows as a table, CSV or JSON |
 //! | [`rows`] | archive rows back to [`schemas::Event`]s |
+//! | [`events`] | selected events streamed as [`schemas::Event`]s, by session and seq |
 //! | [`verify`] | every session's chain, seq and seal recomputed from the archive; [`verify::Finding`]s |
 //! | [`replay`] | a session as it happened: SQL transcripts, terminal playback, asciicast, the screen at a moment |
 //!
@@ -32,6 +33,7 @@
 pub mod archive;
 pub mod context;
 mod error;
+pub mod events;
 pub mod forensics;
 pub mod output;
 pub mod replay;

@@ -105,6 +105,16 @@ impl From<Timestamp> for DateTime<Utc> {
     }
 }
 
+impl From<Timestamp> for std::time::SystemTime {
+    fn from(value: Timestamp) -> Self {
+        let since_epoch = Duration::from_nanos(value.0.unsigned_abs());
+        match value.0 >= 0 {
+            true => std::time::UNIX_EPOCH + since_epoch,
+            false => std::time::UNIX_EPOCH - since_epoch,
+        }
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = self

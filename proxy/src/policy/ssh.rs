@@ -95,6 +95,38 @@ impl SshFacts {
     }
 }
 
+/// What the gateway records as the text of an agent-forwarding request.
+const AGENT_FORWARDING: &str = "agent forwarding";
+
+impl SshFacts {
+    /// The command text recorded in `command.received` for these facts: the command line of
+    /// an exec, `sftp`, `KIND HOST:PORT` for a port forward, nothing for a shell.
+    pub fn recorded_text(&self) -> String {
+        match self.action {
+            SshAction::Exec => self.command.clone(),
+            SshAction::Shell => String::new(),
+            SshAction::Sftp => "sftp".to_owned(),
+            SshAction::Forward if self.forward_kind == "agent" => AGENT_FORWARDING.to_owned(),
+            SshAction::Forward => format!("{} {}", self.forward_kind, self.forward_to),
+        }
+    }
+
+    /// The facts a recorded command (its summary's action and its text) was decided on; `None`
+    /// for what the gateway does not decide (a typed line) or does not record this way.
+    pub fn from_recorded(action: &str, text: &str) -> Option<SshFacts> {
+        let action = SshAction::ALL.into_iter().find(|a| a.name() == action)?;
+        Some(match action {
+            SshAction::Exec => SshFacts::exec(text),
+            SshAction::Shell | SshAction::Sftp => SshFacts::of(action),
+            SshAction::Forward if text == AGENT_FORWARDING => SshFacts::forward("agent", ""),
+            SshAction::Forward => {
+                let (kind, to) = text.split_once(' ')?;
+                SshFacts::forward(kind, to)
+            }
+        })
+    }
+}
+
 /// The first word of a command line, without quotes or its directory.
 pub fn program(command: &str) -> String {
     let first = command.split_whitespace().next().unwrap_or("");
@@ -105,6 +137,23 @@ pub fn program(command: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_requests_read_back_as_the_facts_they_were_decided_on() {
+        for facts in [
+            SshFacts::exec("/usr/bin/git-upload-pack '/srv/repo.git'"),
+            SshFacts::of(SshAction::Shell),
+            SshFacts::of(SshAction::Sftp),
+            SshFacts::forward("direct-tcpip", "db.internal:5432"),
+            SshFacts::forward("tcpip-forward", "0.0.0.0:8080"),
+            SshFacts::forward("agent", ""),
+        ] {
+            let back = SshFacts::from_recorded(facts.action.name(), &facts.recorded_text());
+            assert_eq!(back.as_ref(), Some(&facts));
+        }
+        assert_eq!(SshFacts::from_recorded("ssh:typed-line", "ls"), None);
+        assert_eq!(SshFacts::from_recorded("ssh:forward", "nonsense"), None);
+    }
 
     #[test]
     fn the_program_is_the_first_word_without_its_directory() {

@@ -10,14 +10,21 @@
 use schemas::Protocol;
 use schemas::body::{CommandReceived, CommandSummary};
 
+use crate::policy::SshFacts;
+
 /// The summary action of a line reconstructed from a shell's keystrokes.
 pub const TYPED_LINE: &str = "ssh:typed-line";
 
 /// Typed lines are capped, so a paste of megabytes does not become one event.
 const MAX_LINE: usize = 4096;
 
-/// `command.received` for an exec, a shell or sftp, decided as `action`.
-pub fn received(action: &str, text: &str) -> CommandReceived {
+/// `command.received` for the request `facts` describe, in the form a backtest reads back
+/// (`SshFacts::from_recorded`).
+pub fn received(facts: &SshFacts) -> CommandReceived {
+    recorded(facts.action.name(), &facts.recorded_text())
+}
+
+fn recorded(action: &str, text: &str) -> CommandReceived {
     CommandReceived {
         protocol: Protocol::Ssh,
         text: text.to_owned(),
@@ -38,7 +45,7 @@ pub fn typed(line: &str) -> CommandReceived {
             statements: 1,
             ..CommandSummary::default()
         }),
-        ..received(TYPED_LINE, line)
+        ..recorded(TYPED_LINE, line)
     }
 }
 

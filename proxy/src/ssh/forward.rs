@@ -36,11 +36,8 @@ pub async fn direct_tcpip(
     request: DirectTcpip,
 ) {
     let to = format!("{}:{}", request.host, request.port);
-    let received = command::received("ssh:forward", &format!("direct-tcpip {to}"));
-    let allowed = match session
-        .decide(received, &SshFacts::forward("direct-tcpip", &to))
-        .await
-    {
+    let facts = SshFacts::forward("direct-tcpip", &to);
+    let allowed = match session.decide(command::received(&facts), &facts).await {
         Ok(decided) => matches!(decided.decision, Decision::Allow { .. }),
         Err(e) => {
             session.failed(&e);

@@ -271,9 +271,9 @@ impl russh::server::Handler for ServerHandler {
         // blastwall does not listen on the upstream's behalf.
         if let Some(recorded) = self.session() {
             let to = format!("{address}:{port}");
-            let received = super::command::received("ssh:forward", &format!("tcpip-forward {to}"));
+            let facts = SshFacts::forward("tcpip-forward", &to);
             if let Err(e) = recorded
-                .decide(received, &SshFacts::forward("tcpip-forward", &to))
+                .decide(super::command::received(&facts), &facts)
                 .await
             {
                 recorded.failed(&e);

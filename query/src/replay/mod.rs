@@ -18,30 +18,18 @@ use datafusion::prelude::SessionContext;
 use schemas::Event;
 
 use crate::Error;
-use crate::context::{literal, run};
+use crate::events::{Selection, for_each};
 
 /// The session's events from the archive, in seq order.
 pub async fn load_session(ctx: &SessionContext, session_id: &str) -> Result<Vec<Event>, Error> {
     let id = uuid::Uuid::parse_str(session_id)
         .map_err(|_| Error::Invalid(format!("`{session_id}` is not a session id (a UUID)")))?;
-    let sql = format!(
-        "SELECT * FROM events WHERE session_id = {} ORDER BY seq",
-        literal(&id.hyphenated().to_string())
-    );
+    let selection = Selection {
+        session: Some(id),
+        ..Selection::default()
+    };
     let mut events = Vec::new();
-    for batch in run(ctx, &sql).await? {
-        for row in crate::rows::events(&batch)? {
-            match row {
-                Ok(event) => events.push(event),
-                Err(problem) => {
-                    return Err(Error::Invalid(format!(
-                        "session {id} seq {}: {} (run `blastwall verify`)",
-                        problem.seq, problem.reason
-                    )));
-                }
-            }
-        }
-    }
+    for_each(ctx, &selection, |event| events.push(event)).await?;
     if events.is_empty() {
         return Err(Error::UnknownSession(id.to_string()));
     }

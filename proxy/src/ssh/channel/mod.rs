@@ -67,17 +67,12 @@ pub async fn run(session: Arc<Session>, channel: Channel<Msg>, handle: Handle) {
     else {
         return;
     };
-    let (facts, received) = match &start {
-        Start::Exec(line) => (SshFacts::exec(line), command::received("ssh:exec", line)),
-        Start::Shell => (
-            SshFacts::of(SshAction::Shell),
-            command::received("ssh:shell", ""),
-        ),
-        Start::Sftp => (
-            SshFacts::of(SshAction::Sftp),
-            command::received("ssh:sftp", "sftp"),
-        ),
+    let facts = match &start {
+        Start::Exec(line) => SshFacts::exec(line),
+        Start::Shell => SshFacts::of(SshAction::Shell),
+        Start::Sftp => SshFacts::of(SshAction::Sftp),
     };
+    let received = command::received(&facts);
     let newline = if setup.pty.is_some() { "\r\n" } else { "\n" };
     // Whether the client was already answered (success) for its request: a held request is,
     // at once, so that it sees the notice while it waits.
@@ -261,7 +256,7 @@ async fn wait_for_start(
                 // Decided and recorded; refused either way (russh answers the request), as
                 // blastwall does not relay agents.
                 let facts = SshFacts::forward("agent", "");
-                let received = command::received("ssh:forward", "agent forwarding");
+                let received = command::received(&facts);
                 if let Err(e) = session.decide(received, &facts).await {
                     session.failed(&e);
                 }
