@@ -95,3 +95,26 @@ fn nested_as_text(batch: &RecordBatch) -> Result<RecordBatch, Error> {
 pub fn row_count(batches: &[RecordBatch]) -> usize {
     batches.iter().map(RecordBatch::num_rows).sum()
 }
+
+/// Rows of text built in code (not by a query), as one batch to [`render`]: `None` is null.
+pub fn text_rows(columns: &[&str], rows: &[Vec<Option<String>>]) -> Result<RecordBatch, Error> {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|name| Field::new(*name, DataType::Utf8, true))
+        .collect();
+    let arrays: Vec<ArrayRef> = (0..columns.len())
+        .map(|i| {
+            let column: StringArray = rows
+                .iter()
+                .map(|row| row.get(i).cloned().flatten())
+                .collect();
+            Arc::new(column) as ArrayRef
+        })
+        .collect();
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}

@@ -109,7 +109,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(args) => token::run(args),
         Command::Keys(command) => keys::run(command),
         Command::Log(command) => log::run(command).await,
-        Command::Policy(command) => policy::run(command),
+        Command::Policy(command) => policy::run(command).await,
         Command::Recorder(args) => recorder::run(args).await,
         Command::Approvals(command) => approvals::run(command).await,
         Command::Query(args) => query::run(args).await,

@@ -15,7 +15,9 @@
 //! - [`cedar`]: Cedar policy packs, their schema, loading and reloading, the engine.
 //! - [`ssh`]: the `ssh:*` actions and their facts.
 //! - [`config`]: `[policy]` and [`config::PolicyConfig::open`].
+//! - [`backtest`]: recorded commands decided again by a candidate policy.
 
+pub mod backtest;
 pub mod cedar;
 pub mod config;
 pub mod decision;

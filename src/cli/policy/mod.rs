@@ -1,5 +1,6 @@
-//! `blastwall policy`: check a policy directory, decide one statement with it, print the
-//! schema policies are written against.
+//! `blastwall policy`: check a policy directory, decide one statement with it, replay the
+//! archive's recorded commands through it (`backtest`), print the schema policies are written
+//! against.
 //!
 //! `policy test` is meant for scripts, so its exit code is the verdict (0 allow, 1 block,
 //! 2 approval required); anything else it can end with has its own code (3 when the policies
@@ -23,6 +24,8 @@ use proxy::policy::decision::{Decision, Request};
 use proxy::policy::facts::{
     Analyzer, Limit, MessageFacts, PreparedStatements, StatementFacts, TableName,
 };
+
+mod backtest;
 
 /// Exit code: the policies or the configuration could not be loaded.
 const EXIT_ERROR: u8 = 3;
@@ -50,6 +53,9 @@ pub enum PolicyCommand {
     /// usage. See `blastwall policy test --help`.
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Test(RawArgs),
+    /// Decide every recorded command in the archive again with the policies in DIR and list
+    /// each verdict that would change. Exits 0 when none would, 1 when some would, 3 on error.
+    Backtest(backtest::BacktestArgs),
     /// Print the Cedar schema policies are validated against.
     Schema,
 }
@@ -102,10 +108,11 @@ struct TestArgs {
     sql: String,
 }
 
-pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
     match command {
         PolicyCommand::Check { dir } => check(&dir),
         PolicyCommand::Test(raw) => Ok(test(raw.args)),
+        PolicyCommand::Backtest(args) => Ok(backtest::run(args).await),
         PolicyCommand::Schema => {
             print!("{}", cedar::SCHEMA);
             Ok(ExitCode::SUCCESS)
@@ -180,9 +187,7 @@ fn decide(args: &TestArgs) -> anyhow::Result<(Arc<MessageFacts>, Evaluation)> {
         Some(dir) => PackSource::Dir(dir.clone()),
         None => config.source(&data_dir),
     };
-    let store = PolicyStore::open(source.clone())
-        .with_context(|| format!("policies from {}", describe(&source)))?;
-    let policy = CedarPolicy::new(Analyzer::new(config.names()?), Arc::new(store));
+    let policy = open(source, &config)?;
     // PREPAREs earlier in the message count for its EXECUTEs, as in a session.
     let facts = PreparedStatements::new().resolve(&policy.analyzer().facts(&args.sql));
     let request = Request {
@@ -198,6 +203,17 @@ fn decide(args: &TestArgs) -> anyhow::Result<(Arc<MessageFacts>, Evaluation)> {
     };
     let evaluation = policy.evaluate(&request);
     Ok((facts, evaluation))
+}
+
+/// The policy the gateway would run with `source`'s pack and `config`'s reading of SQL
+/// (search path, dangerous functions).
+fn open(source: PackSource, config: &PolicyConfig) -> anyhow::Result<CedarPolicy> {
+    let store = PolicyStore::open(source.clone())
+        .with_context(|| format!("policies from {}", describe(&source)))?;
+    Ok(CedarPolicy::new(
+        Analyzer::new(config.names()?),
+        Arc::new(store),
+    ))
 }
 
 fn print_facts(facts: &MessageFacts) {
