@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use query::replay::screen::{ScreenIndex, screen_at};
 use query::replay::terminal::{Frame, FrameKind, Recording};
-use ssh_gateway::{SshGateway, outcome};
+use ssh_gateway::{PersonKey, SshGateway, outcome};
 
 /// Runs `ssh` in a real 80×24 pty and types each step once the previous one's marker and the
 /// prompt have appeared and the terminal has been quiet for a moment. Writes every byte the terminal
@@ -98,24 +98,15 @@ struct Live {
     checkpoints: Vec<usize>,
 }
 
-fn run_session(gateway: &SshGateway, key: &std::path::Path, dir: &std::path::Path) -> Live {
+fn run_session(gateway: &SshGateway, key: &PersonKey, dir: &std::path::Path) -> Live {
     let capture = dir.join("capture.bin");
     let steps: Vec<(&str, &str)> = STEPS.to_vec();
-    let port = gateway.addr.port().to_string();
     let out = Command::new("python3")
         .arg("-c")
         .arg(DRIVER)
         .arg(&capture)
-        .args(["ssh", "-tt", "-p", &port, "-o", "StrictHostKeyChecking=no"])
-        .args([
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "IdentitiesOnly=yes",
-        ])
-        .args(["-o", "LogLevel=ERROR", "-i"])
-        .arg(key)
-        .arg("web-1@127.0.0.1")
+        .args(["ssh", "-tt"])
+        .args(gateway.key_login_args(key))
         .env("STEPS", serde_json::to_string(&steps).unwrap())
         .env("TERM", "xterm")
         .output()
@@ -170,20 +161,9 @@ fn recorded_checkpoints(recording: &Recording) -> Vec<Duration> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recorded_terminal_session_replays_the_screen_the_client_saw() {
-    let keys = tempfile::tempdir().unwrap();
-    let person_key = keys.path().join("person_ed25519");
-    testkit::ssh::keygen(&person_key).unwrap();
-    let public_key = std::fs::read_to_string(keys.path().join("person_ed25519.pub")).unwrap();
-    let gateway = SshGateway::start_with(proxy::policy::PolicyConfig::default(), |ssh, _| {
-        ssh.keys.push(proxy::config::ssh::SshKeyConfig {
-            public_key,
-            subject: "alice@example.com".into(),
-            agents: Vec::new(),
-            groups: vec!["ops".into()],
-        });
-    })
-    .await;
-    let live = run_session(&gateway, &person_key, keys.path());
+    let (gateway, key) = SshGateway::start_with_person_key().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let live = run_session(&gateway, &key, scratch.path());
     assert_eq!(live.checkpoints.len(), STEPS.len() + 1);
     let logged = gateway.ended_sessions(1).await.remove(0);
 

@@ -128,33 +128,12 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_window_change_reaches_the_host_and_is_recorded() {
-    let keys = tempfile::tempdir().unwrap();
-    let person_key = keys.path().join("person_ed25519");
-    testkit::ssh::keygen(&person_key).unwrap();
-    let public_key = std::fs::read_to_string(keys.path().join("person_ed25519.pub")).unwrap();
-    let gateway = SshGateway::start_with(proxy::policy::PolicyConfig::default(), |ssh, _| {
-        ssh.keys.push(proxy::config::ssh::SshKeyConfig {
-            public_key,
-            subject: "alice@example.com".into(),
-            agents: Vec::new(),
-            groups: vec!["ops".into()],
-        });
-    })
-    .await;
-    let port = gateway.addr.port().to_string();
+    let (gateway, key) = SshGateway::start_with_person_key().await;
     let out = Command::new("python3")
         .arg("-c")
         .arg(PTY_DRIVER)
-        .args(["ssh", "-p", &port, "-o", "StrictHostKeyChecking=no"])
-        .args([
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "IdentitiesOnly=yes",
-        ])
-        .args(["-o", "LogLevel=ERROR", "-i"])
-        .arg(&person_key)
-        .arg("web-1@127.0.0.1")
+        .arg("ssh")
+        .args(gateway.key_login_args(&key))
         .output()
         .expect("python3 runs");
     let (stdout, stderr, code) = outcome(&out);
@@ -230,38 +209,17 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_secret_typed_at_a_password_prompt_is_not_recorded() {
-    let keys = tempfile::tempdir().unwrap();
-    let person_key = keys.path().join("person_ed25519");
-    testkit::ssh::keygen(&person_key).unwrap();
-    let public_key = std::fs::read_to_string(keys.path().join("person_ed25519.pub")).unwrap();
-    let gateway = SshGateway::start_with(proxy::policy::PolicyConfig::default(), |ssh, _| {
-        ssh.keys.push(proxy::config::ssh::SshKeyConfig {
-            public_key,
-            subject: "alice@example.com".into(),
-            agents: Vec::new(),
-            groups: vec!["ops".into()],
-        });
-    })
-    .await;
+    let (gateway, key) = SshGateway::start_with_person_key().await;
     let steps = r#"[
         ["", "read -s -p \"$(printf 'Pass%s: ' word)\" pw; echo; echo got-${#pw}\r"],
         ["Password: ", "hunter2\r"],
         ["got-7", "exit\r"]
     ]"#;
-    let port = gateway.addr.port().to_string();
     let out = Command::new("python3")
         .arg("-c")
         .arg(SCRIPTED_PTY)
-        .args(["ssh", "-tt", "-p", &port, "-o", "StrictHostKeyChecking=no"])
-        .args([
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "IdentitiesOnly=yes",
-        ])
-        .args(["-o", "LogLevel=ERROR", "-i"])
-        .arg(&person_key)
-        .arg("web-1@127.0.0.1")
+        .args(["ssh", "-tt"])
+        .args(gateway.key_login_args(&key))
         .env("STEPS", steps)
         .output()
         .expect("python3 runs");

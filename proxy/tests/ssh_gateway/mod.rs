@@ -27,6 +27,12 @@ pub const ISSUER: &str = "blastwall-test";
 pub const AUDIENCE: &str = "blastwall";
 pub const TARGET: &str = "web-1";
 
+/// A person's private key on disk, registered with the gateway.
+pub struct PersonKey {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
 pub struct SshGateway {
     pub sshd: testkit::ssh::Sshd,
     pub addr: SocketAddr,
@@ -171,6 +177,47 @@ impl SshGateway {
             .and_then(|r| r.admin)
             .expect("started with an admin listener");
         ApprovalsClient::new(&format!("http://{admin}"), &token).expect("client")
+    }
+
+    /// A gateway where alice@example.com (group ops) logs in with a key of her own, for
+    /// clients that cannot have sshpass type a token (ssh in a pty of the test's own).
+    pub async fn start_with_person_key() -> (SshGateway, PersonKey) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("person_ed25519");
+        testkit::ssh::keygen(&path).expect("ssh-keygen");
+        let public_key =
+            std::fs::read_to_string(dir.path().join("person_ed25519.pub")).expect("public key");
+        let gateway = SshGateway::start_with(PolicyConfig::default(), |ssh, _| {
+            ssh.keys.push(proxy::config::ssh::SshKeyConfig {
+                public_key,
+                subject: "alice@example.com".into(),
+                agents: Vec::new(),
+                groups: vec!["ops".into()],
+            });
+        })
+        .await;
+        (gateway, PersonKey { _dir: dir, path })
+    }
+
+    /// The arguments after `ssh` that log in to TARGET through the gateway with `key`.
+    pub fn key_login_args(&self, key: &PersonKey) -> Vec<String> {
+        let port = self.addr.port().to_string();
+        let options = [
+            "StrictHostKeyChecking=no",
+            "UserKnownHostsFile=/dev/null",
+            "IdentitiesOnly=yes",
+            "LogLevel=ERROR",
+        ];
+        let mut args = vec!["-p".to_owned(), port];
+        for option in options {
+            args.extend(["-o".to_owned(), option.to_owned()]);
+        }
+        args.extend([
+            "-i".to_owned(),
+            key.path.display().to_string(),
+            format!("{TARGET}@127.0.0.1"),
+        ]);
+        args
     }
 
     /// The ssh options that reach the gateway with a token as the password.
