@@ -600,3 +600,65 @@ async fn a_pipelined_statement_behind_a_held_one_waits_its_turn() {
         "recorded in the client's order"
     );
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        match path.is_dir() {
+            true => files.extend(files_under(&path)),
+            false => files.push(path),
+        }
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_statement_is_requested_and_recorded_with_its_values_masked() {
+    const CARD: &str = "4111111111111111";
+    let gateway = start("10m").await;
+    gateway
+        .direct_async(&format!(
+            "CREATE TABLE cards (id int, card text); INSERT INTO cards VALUES (1, '{CARD}')"
+        ))
+        .await;
+    let sql = format!("DELETE FROM cards WHERE card = '{CARD}'");
+    let psql = psql_background(&gateway, &gateway.token(), &sql);
+
+    // The approver judges the statement as the record keeps it.
+    let bob = gateway.approver("bob@example.com", &["dba"]);
+    let masked = "DELETE FROM cards WHERE card = '[masked:card]'";
+    let view = waiting_for(&bob, masked).await;
+    bob.approve(view.id, None, None)
+        .await
+        .expect("bob approves");
+    let out = psql.wait_with_output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        gateway
+            .direct_async("SELECT count(*) FROM cards")
+            .await
+            .trim(),
+        "0",
+        "the statement as sent ran, with its real value"
+    );
+
+    let events = session_with_approval(&gateway).await;
+    assert_eq!(requested(&events)[0].command, masked);
+    let session = serde_json::to_string(&events).unwrap();
+    let control = serde_json::to_string(&gateway.control_events().await).unwrap();
+    for (what, text) in [("the session", session), ("the control stream", control)] {
+        assert!(text.contains("[masked:card]"), "{what}");
+        assert!(!text.contains(CARD), "{what} holds the card number");
+    }
+    for file in files_under(gateway.data.path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        let found = bytes.windows(CARD.len()).any(|w| w == CARD.as_bytes());
+        assert!(!found, "{} holds the card number", file.display());
+    }
+}

@@ -409,3 +409,53 @@ async fn a_held_shell_in_a_pty_runs_what_was_typed_once_approved() {
     assert!(String::from_utf8_lossy(&output(&events)).contains("hello-42"));
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_target_that_masks_its_record_a_held_exec_is_requested_masked() {
+    const CARD: &str = "4111111111111111";
+    let gateway = SshGateway::start_configured(
+        holding_policy("10m"),
+        |ssh, _| ssh.targets[0].mask_output = true,
+        |settings| {
+            settings.admin = Some(proxy::server::AdminConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+            });
+        },
+    )
+    .await;
+    let command = format!("echo held {CARD}");
+    let ssh = ssh_background(&gateway, &command);
+    let bob = gateway.approver("bob@example.com", &["ops"]);
+    let view = waiting_for(&bob, "echo held [masked:card]").await;
+    bob.approve(view.id, None, None)
+        .await
+        .expect("bob approves");
+    let out = tokio::time::timeout(Duration::from_secs(30), ssh.wait_with_output())
+        .await
+        .expect("the command ends once approved")
+        .unwrap();
+    // The command ran as sent, and its terminal shows what it printed.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("held {CARD}\n")
+    );
+
+    let events = gateway
+        .session_with_command(1, "echo held [masked:card]")
+        .await;
+    assert_eq!(requested(&events)[0].command, "echo held [masked:card]");
+    let mut dirs = vec![gateway.data.path().to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let found = bytes.windows(CARD.len()).any(|w| w == CARD.as_bytes());
+            assert!(!found, "{} holds the card number", path.display());
+        }
+    }
+    gateway.stop().await;
+}

@@ -321,21 +321,14 @@ where
         let facts = self.sql_prepared.resolve(facts);
         // What the event keeps passes the content detectors: a card number pasted into an
         // INSERT must not stay in the archive. Policy decides on the statement as sent.
-        let (recorded_text, parameters) = match &shared.masking {
-            Some(masking) => (
-                masking.mask_text(text),
-                parameters
-                    .into_iter()
-                    .map(|p| p.map(|p| masking.mask_text(&p)))
-                    .collect(),
-            ),
-            None => (text.to_owned(), parameters),
-        };
         let received = EventBody::CommandReceived(CommandReceived {
             protocol: Protocol::Postgres,
-            text: recorded_text,
+            text: shared.recorded(text),
             summary: facts.summary(),
-            parameters,
+            parameters: parameters
+                .into_iter()
+                .map(|p| p.map(|p| shared.recorded(&p)))
+                .collect(),
         });
         // Queued now; the durable append of the decision below covers it (a session's events
         // are appended in order), so the command is on disk before it can run.

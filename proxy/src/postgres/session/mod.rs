@@ -76,6 +76,18 @@ pub struct Shared {
     masking: Option<Arc<masker::SessionMasking>>,
 }
 
+impl Shared {
+    /// `text` as events keep it: through the content detectors when masking is on. Statement
+    /// text, parameters and approval requests all go through here; policy decides on the text
+    /// as sent.
+    fn recorded(&self, text: &str) -> String {
+        match &self.masking {
+            Some(masking) => masking.mask_text(text),
+            None => text.to_owned(),
+        }
+    }
+}
+
 /// The session's counters for `session.ended`.
 #[derive(Default)]
 struct Counters {

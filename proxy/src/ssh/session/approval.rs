@@ -87,7 +87,7 @@ pub fn fingerprint(command: &str) -> String {
 
 /// Looks for a grant, else requests approval and records the request.
 pub async fn ask(session: &Session, needed: ApprovalNeeded<'_>) -> Asked {
-    let fingerprint = fingerprint(needed.command);
+    let fingerprint = session.recorded(&fingerprint(needed.command));
     if let Some(grant) = session
         .approvals
         .grant(&session.actor, &session.target.name, &fingerprint)
@@ -109,7 +109,7 @@ pub async fn ask(session: &Session, needed: ApprovalNeeded<'_>) -> Asked {
         requester: session.actor.clone(),
         target: session.target_ref.clone(),
         command_seq: needed.command_seq,
-        command: needed.command.to_owned(),
+        command: session.recorded(needed.command),
         summary: Some(CommandSummary {
             action: needed.action.to_owned(),
             statements: 1,
@@ -134,7 +134,7 @@ pub async fn ask(session: &Session, needed: ApprovalNeeded<'_>) -> Asked {
             };
         }
     };
-    let requested = session.masked(EventBody::ApprovalRequested(held.requested().clone()));
+    let requested = EventBody::ApprovalRequested(held.requested().clone());
     if let Err(e) = session.audit.record_durable(requested).await {
         let _ = held.cancel("the request could not be recorded").await;
         return Asked::Refused {

@@ -171,23 +171,24 @@ impl Session {
         }
     }
 
-    /// `body` with the command lines it carries through the detectors, for a target that
-    /// masks what is recorded (`mask_output`); policy and approvers have the real text.
+    /// `body` with the command line it carries as events keep it ([`Session::recorded`]).
     pub fn masked(&self, body: EventBody) -> EventBody {
-        let Some(masking) = &self.output_masking else {
-            return body;
-        };
-        let detectors = masking.detectors();
         match body {
             EventBody::CommandReceived(mut received) => {
-                received.text = detectors.mask_str(&received.text).0;
+                received.text = self.recorded(&received.text);
                 EventBody::CommandReceived(received)
             }
-            EventBody::ApprovalRequested(mut requested) => {
-                requested.command = detectors.mask_str(&requested.command).0;
-                EventBody::ApprovalRequested(requested)
-            }
             other => other,
+        }
+    }
+
+    /// `text` as events keep it: through the detectors for a target that masks what is
+    /// recorded (`mask_output`). Policy decides on the real text; approval requests carry
+    /// this form, so approvers, the control stream and the session's record agree.
+    pub fn recorded(&self, text: &str) -> String {
+        match &self.output_masking {
+            Some(masking) => masking.detectors().mask_str(text).0,
+            None => text.to_owned(),
         }
     }
 

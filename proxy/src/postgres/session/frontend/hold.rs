@@ -87,7 +87,9 @@ where
         self.flush().await?;
         let interrupts_before = self.shared.interrupt.count();
         let shared = Arc::clone(&self.shared);
-        let fingerprint = fingerprint(ask.text);
+        // Approvers, the control stream and the session's record all see the statement as
+        // events keep it (values the detectors find masked); grants match on the same form.
+        let fingerprint = shared.recorded(&fingerprint(ask.text));
         if let Some(grant) = shared
             .approvals
             .grant(&shared.actor, &shared.target, &fingerprint)
@@ -102,7 +104,7 @@ where
             requester: shared.actor.clone(),
             target: shared.target_ref.clone(),
             command_seq: ask.seq,
-            command: ask.text.to_owned(),
+            command: shared.recorded(ask.text),
             summary: facts.summary(),
             fingerprint,
             policy: ask.policy.clone(),
