@@ -266,3 +266,30 @@ fn every_forensic_command_explains_itself() {
         assert!(help.contains("--archive"), "{command}: {help}");
     }
 }
+
+#[test]
+fn a_missing_archive_is_an_error_not_an_empty_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-archive");
+    let missing = missing.to_str().unwrap();
+    for args in [
+        vec!["query", "SELECT count(*) FROM events"],
+        vec!["sessions"],
+        vec!["who-touched", "app"],
+        vec!["show", "0193ffff-0000-7000-8000-000000000000"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_blastwall"))
+            .args(&args)
+            .args(["--archive", missing])
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("no archive at {missing} (--archive)")),
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}

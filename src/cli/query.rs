@@ -21,13 +21,24 @@ pub struct ArchiveArgs {
 }
 
 impl ArchiveArgs {
+    /// The archive to read. A directory that does not exist is an error rather than an empty
+    /// answer: a mistyped path must not look like an agent that did nothing.
     pub fn archive(&self) -> anyhow::Result<query::Archive> {
-        if let Some(dir) = &self.archive {
-            return Ok(query::Archive::new(dir));
-        }
-        let config = self.config.load()?;
-        let settings = config.recorder.settings(&config.data_dir)?;
-        Ok(query::Archive::new(settings.archive))
+        let (dir, origin) = match &self.archive {
+            Some(dir) => (dir.clone(), "--archive"),
+            None => {
+                let config = self.config.load()?;
+                let settings = config.recorder.settings(&config.data_dir)?;
+                (settings.archive, "the configuration's [recorder] dir")
+            }
+        };
+        anyhow::ensure!(
+            dir.is_dir(),
+            "no archive at {} ({origin}): the recorder writes it once it has archived events \
+             (`blastwall up` or `blastwall recorder`)",
+            dir.display()
+        );
+        Ok(query::Archive::new(dir))
     }
 }
 
