@@ -87,17 +87,23 @@ fn main() {
     for v in values.iter().take(10_000) {
         black_box(detectors.mask(v));
     }
-    let started = Instant::now();
+    // Best of three passes: the machine is shared, and a pass another process interrupts
+    // measures that process.
+    let mut elapsed = std::time::Duration::MAX;
     let mut hits = 0u64;
-    for v in &values {
-        if let Some((_, counts)) = detectors.mask(black_box(v)) {
-            hits += counts.total();
+    for _ in 0..3 {
+        let started = Instant::now();
+        hits = 0;
+        for v in &values {
+            if let Some((_, counts)) = detectors.mask(black_box(v)) {
+                hits += counts.total();
+            }
         }
+        elapsed = elapsed.min(started.elapsed());
     }
-    let elapsed = started.elapsed();
     let rate = total as f64 / elapsed.as_secs_f64() / 1e6;
     println!(
-        "detectors, value by value: {:.1} MB in {:.3} s = {rate:.0} MB/s ({} values, {hits} hits)",
+        "detectors, value by value (best of 3): {:.1} MB in {:.3} s = {rate:.0} MB/s ({} values, {hits} hits)",
         total as f64 / 1e6,
         elapsed.as_secs_f64(),
         values.len()

@@ -15,6 +15,7 @@ pub mod config;
 pub mod copy;
 pub mod counts;
 pub mod detect;
+pub mod hash_key;
 pub mod pattern;
 pub mod plan;
 pub mod rewrite;
@@ -23,8 +24,9 @@ pub mod strategy;
 pub use config::{MaskingConfig, MaskingRuleConfig};
 pub use counts::ResultCounts;
 pub use detect::{DetectorCounts, DetectorKind, Detectors};
+pub use hash_key::HashKey;
 pub use plan::{Action, ColumnSource, Field, Plan, Viewer};
-pub use strategy::{HashKey, Strategy, StrategyKind};
+pub use strategy::{Strategy, StrategyKind};
 
 use pattern::Pattern;
 

@@ -9,6 +9,7 @@
 use bytes::{BufMut, BytesMut};
 
 use super::counts::{ColumnCounts, ResultCounts};
+use super::detect::Found;
 use super::plan::{Action, ColumnPlan, Plan};
 use super::{Masking, MaskingError, Strategy};
 
@@ -31,15 +32,23 @@ fn token_safe_text(oid: u32) -> bool {
 const JSONB: u32 = 3802;
 const BYTEA: u32 = 17;
 
-/// What became of a value.
+/// What becomes of a value.
 enum Masked {
+    /// Passed as it is.
     Same,
-    Replaced(Vec<u8>),
+    /// Replaced by NULL.
     Null,
+    /// A rule's strategy rewrites it.
+    Rule(Strategy),
+    /// Detectors found something: the value with tokens in place of what was found, after
+    /// `prefix` (the version byte of a binary `jsonb`).
+    Detected { found: Found, prefix: Option<u8> },
 }
 
 /// Rewrites a DataRow's `data` (`field_count` values) by `plan`; `formats` are the result's
-/// format codes as Bind or RowDescription gave them. `Ok(None)` means nothing changed.
+/// format codes as Bind or RowDescription gave them. `Ok(None)` means nothing changed: a row
+/// with nothing to mask is read once and not copied; a changed row is written once, its new
+/// values straight into the new row.
 pub fn rewrite_row(
     masking: &Masking,
     plan: &Plan,
@@ -55,48 +64,60 @@ pub fn rewrite_row(
             "the row's column count differs from its description",
         ));
     }
+    if counts.columns.len() < count {
+        counts.columns.resize_with(count, Default::default);
+    }
     let mut out: Option<BytesMut> = None;
     let mut at = 0;
-    for (index, column) in plan.columns.iter().enumerate() {
+    for (index, (column, column_counts)) in plan.columns.iter().zip(&mut counts.columns).enumerate()
+    {
         let start = at;
         let len_bytes = data
             .get(at..at + 4)
             .ok_or(MaskingError::Malformed("a value length is cut short"))?;
         let len = i32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
         at += 4;
-        let value = if len < 0 {
-            None
+        let masked = if len < 0 {
+            Masked::Same
         } else {
             let end = at + len as usize;
             let value = data
                 .get(at..end)
                 .ok_or(MaskingError::Malformed("a value is cut short"))?;
             at = end;
-            Some(value)
+            let binary = format_of(formats, index) == 1;
+            mask_value(masking, column, binary, value, column_counts)
         };
-        let masked = match value {
-            None => Masked::Same,
-            Some(value) => {
-                let binary = format_of(formats, index) == 1;
-                mask_value(masking, column, binary, value, counts.column(index))
-            }
-        };
+        let value = data.get(start + 4..at).unwrap_or_default();
         match masked {
             Masked::Same => {
                 if let Some(out) = out.as_mut() {
                     out.put_slice(&data[start..at]);
                 }
             }
-            Masked::Replaced(new) => {
-                let out = out.get_or_insert_with(|| begin(data, start));
-                let len = i32::try_from(new.len())
-                    .map_err(|_| MaskingError::Malformed("a masked value is too long"))?;
-                out.put_i32(len);
-                out.put_slice(&new);
-            }
             Masked::Null => {
                 let out = out.get_or_insert_with(|| begin(data, start));
                 out.put_i32(-1);
+            }
+            Masked::Rule(strategy) => {
+                let out = out.get_or_insert_with(|| begin(data, start));
+                put_value(out, |out| {
+                    strategy.write(value, masking.key(), |piece| out.put_slice(piece))
+                })?;
+            }
+            Masked::Detected { found, prefix } => {
+                let out = out.get_or_insert_with(|| begin(data, start));
+                let text = value
+                    .get(usize::from(prefix.is_some())..)
+                    .unwrap_or_default();
+                put_value(out, |out| {
+                    if let Some(prefix) = prefix {
+                        out.put_u8(prefix);
+                    }
+                    let found = found.write(text, |piece| out.put_slice(piece));
+                    column_counts.detected.add(&found);
+                    true
+                })?;
             }
         }
     }
@@ -106,6 +127,25 @@ pub fn rewrite_row(
         ));
     }
     Ok(out)
+}
+
+/// Appends a value that `write` puts after its length (which is filled in after); `write`
+/// returning `false` makes it NULL.
+fn put_value(
+    out: &mut BytesMut,
+    write: impl FnOnce(&mut BytesMut) -> bool,
+) -> Result<(), MaskingError> {
+    let length_at = out.len();
+    out.put_i32(0);
+    let len = if write(out) {
+        i32::try_from(out.len() - length_at - 4)
+            .map_err(|_| MaskingError::Malformed("a masked value is too long"))?
+    } else {
+        out.truncate(length_at + 4);
+        -1
+    };
+    out[length_at..length_at + 4].copy_from_slice(&len.to_be_bytes());
+    Ok(())
 }
 
 fn begin(data: &[u8], upto: usize) -> BytesMut {
@@ -135,13 +175,10 @@ fn mask_value(
         Action::Pass | Action::Apply(Strategy::Clear) => Masked::Same,
         Action::Apply(strategy) => {
             counts.rule += 1;
-            if !text_like(oid) {
+            if !text_like(oid) || strategy == Strategy::Null {
                 return Masked::Null;
             }
-            match strategy.apply(value, masking.key()) {
-                Some(new) => Masked::Replaced(new),
-                None => Masked::Null,
-            }
+            Masked::Rule(strategy)
         }
         Action::Detect => detect(masking, oid, binary, value, counts),
     }
@@ -161,23 +198,20 @@ fn detect(
         token_safe_text(oid) && oid != BYTEA
     };
     if replaceable {
-        return match detectors.mask(value) {
-            Some((new, found)) => {
-                counts.detected.add(&found);
-                Masked::Replaced(new)
-            }
+        return match detectors.find(value) {
+            Some(found) => Masked::Detected {
+                found,
+                prefix: None,
+            },
             None => Masked::Same,
         };
     }
     if binary && oid == JSONB && value.first() == Some(&1) {
-        return match detectors.mask(&value[1..]) {
-            Some((new, found)) => {
-                counts.detected.add(&found);
-                let mut out = Vec::with_capacity(new.len() + 1);
-                out.push(1);
-                out.extend_from_slice(&new);
-                Masked::Replaced(out)
-            }
+        return match detectors.find(&value[1..]) {
+            Some(found) => Masked::Detected {
+                found,
+                prefix: Some(1),
+            },
             None => Masked::Same,
         };
     }
@@ -398,6 +432,28 @@ mod tests {
         assert_eq!(got[3].as_deref(), Some(&b"x"[..]));
         assert_eq!(got[4], None, "a card number held in an int8 is withheld");
         assert_eq!(counts.columns[4].withheld, 1);
+    }
+
+    #[test]
+    fn binary_jsonb_keeps_its_version_byte_and_loses_what_was_found() {
+        let masking = masking_with_file_key();
+        let plan = Plan {
+            columns: vec![crate::masking::plan::ColumnPlan {
+                name: "doc".into(),
+                type_oid: JSONB,
+                action: Action::Detect,
+            }],
+        };
+        let data = row(&[Some(b"\x01{\"mail\": \"alice@example.com\"}")]);
+        let mut counts = ResultCounts::default();
+        let out = rewrite_row(&masking, &plan, &[1], &data, 1, &mut counts)
+            .expect("ok")
+            .expect("changed");
+        assert_eq!(
+            values(&out, 1)[0].as_deref(),
+            Some(&b"\x01{\"mail\": \"[masked:email]\"}"[..])
+        );
+        assert_eq!(counts.columns[0].detected.total(), 1);
     }
 
     #[test]

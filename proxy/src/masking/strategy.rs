@@ -3,10 +3,12 @@
 //!
 //! `hash` is HMAC-SHA256 under a key read from the environment or a file (never the
 //! configuration), so equal values give equal outputs — joins and GROUP BY over masked values
-//! still work — while the raw value cannot be recovered or guessed without the key.
+//! still work — while the raw value cannot be recovered or guessed without the key
+//! ([`HashKey`], in `hash_key`).
 
-use aws_lc_rs::hmac;
 use serde::Deserialize;
+
+use super::hash_key::HashKey;
 
 /// The token `redact` puts in place of a value.
 pub const REDACTED: &[u8] = b"[redacted]";
@@ -57,6 +59,22 @@ impl Strategy {
         }
     }
 
+    /// Writes the rewritten value to `put`, piece by piece; `false` (nothing written) is SQL
+    /// NULL. The same values as [`Strategy::apply`], without a copy of its own.
+    pub fn write(self, value: &[u8], key: Option<&HashKey>, mut put: impl FnMut(&[u8])) -> bool {
+        match self {
+            Strategy::Redact => put(REDACTED),
+            Strategy::Partial { keep } => put(&partial(value, keep)),
+            Strategy::Hash => match key {
+                Some(key) => put(&key.tag(value)),
+                None => return false,
+            },
+            Strategy::Null => return false,
+            Strategy::Clear => put(value),
+        }
+        true
+    }
+
     /// The rewritten value; `None` is SQL NULL. `key` is present whenever a rule hashes
     /// (checked when the configuration is read); without it a hash gives NULL.
     pub fn apply(self, value: &[u8], key: Option<&HashKey>) -> Option<Vec<u8>> {
@@ -79,35 +97,6 @@ fn partial(value: &[u8], keep: usize) -> Vec<u8> {
         out.push(if i + keep >= count { c } else { '*' });
     }
     out.into_bytes()
-}
-
-/// The key `hash` uses.
-pub struct HashKey(hmac::Key);
-
-impl std::fmt::Debug for HashKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HashKey(***)")
-    }
-}
-
-impl HashKey {
-    /// The key from a secret's bytes.
-    pub fn new(secret: &[u8]) -> Self {
-        HashKey(hmac::Key::new(hmac::HMAC_SHA256, secret))
-    }
-
-    /// `hmac:` + the first 16 bytes of HMAC-SHA256(value), in hex.
-    pub fn hash(&self, value: &[u8]) -> Vec<u8> {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let tag = hmac::sign(&self.0, value);
-        let mut out = Vec::with_capacity(37);
-        out.extend_from_slice(b"hmac:");
-        for byte in tag.as_ref().iter().take(16) {
-            out.push(HEX[usize::from(byte >> 4)]);
-            out.push(HEX[usize::from(byte & 0xf)]);
-        }
-        out
-    }
 }
 
 #[cfg(test)]

@@ -1,22 +1,28 @@
 //! Payment card numbers: 13 to 19 digits, plain or in groups split by single spaces or dashes,
 //! that pass the Luhn check and stand alone (no letter or digit right before or after).
 
-use super::{Detector, Span, digits_end, ends_token, is_digit, next_digit, starts_token};
+use super::{Detector, Needs, Scan, Span, digits_end, ends_token, is_digit, starts_token};
 
 /// Finds payment card numbers.
 pub struct Card;
 
 impl Detector for Card {
-    fn min_digits(&self) -> usize {
-        13
+    fn needs(&self) -> Needs {
+        Needs {
+            digits: 13,
+            marks: 0,
+        }
     }
 
-    fn find(&self, text: &[u8], found: &mut Vec<Span>) {
+    fn find_in(&self, text: &[u8], scan: &Scan<'_>, found: &mut Vec<Span>) {
         let mut at = 0;
-        while let Some(start) = next_digit(text, at) {
+        // On a miss, try again from the next group: `12 4111 1111 1111 1111` holds a card.
+        for run in scan.runs() {
+            let start = run.start;
+            if start < at {
+                continue;
+            }
             let (end, digits) = candidate(text, start);
-            // On a miss, try again from the next group: `12 4111 1111 1111 1111` holds a card.
-            at = digits_end(text, start).max(start + 1);
             if !starts_token(text, start) || !ends_token(text, end) {
                 continue;
             }

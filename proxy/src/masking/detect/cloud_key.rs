@@ -3,13 +3,21 @@
 //! storage account keys (`AccountKey=` + base64, as in connection strings). All start with `A`,
 //! so one `memchr` pass finds every candidate.
 
-use super::{Detector, Span, starts_token};
+use super::scan::mark;
+use super::{Detector, Needs, Scan, Span, starts_token};
 
 /// Finds cloud access keys.
 pub struct CloudKey;
 
 impl Detector for CloudKey {
-    fn find(&self, text: &[u8], found: &mut Vec<Span>) {
+    fn needs(&self) -> Needs {
+        Needs {
+            digits: 0,
+            marks: mark::A,
+        }
+    }
+
+    fn find_in(&self, text: &[u8], _scan: &Scan<'_>, found: &mut Vec<Span>) {
         let mut done = 0;
         for at in memchr::memchr_iter(b'A', text) {
             if at < done {

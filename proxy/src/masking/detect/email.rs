@@ -5,7 +5,8 @@
 //! the domain needs at least one dot and a top-level label of two or more letters. Case does not
 //! matter, so `upper(email)` is found too.
 
-use super::{Detector, Span};
+use super::scan::mark;
+use super::{Detector, Needs, Scan, Span};
 
 /// Finds email addresses.
 pub struct Email;
@@ -22,7 +23,14 @@ fn is_domain(byte: u8) -> bool {
 }
 
 impl Detector for Email {
-    fn find(&self, text: &[u8], found: &mut Vec<Span>) {
+    fn needs(&self) -> Needs {
+        Needs {
+            digits: 0,
+            marks: mark::AT,
+        }
+    }
+
+    fn find_in(&self, text: &[u8], _scan: &Scan<'_>, found: &mut Vec<Span>) {
         let mut done = 0;
         for at in memchr::memchr_iter(b'@', text) {
             if at < done {

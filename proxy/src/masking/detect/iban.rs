@@ -2,7 +2,7 @@
 //! of four split by single spaces, accepted only when the ISO 13616 mod-97 check gives 1.
 //! Found from their check digits: a digit pair right after two letters.
 
-use super::{Detector, Span, digits_end, ends_token, is_digit, next_digit, starts_token};
+use super::{Detector, Needs, Scan, Span, ends_token, is_digit, starts_token};
 
 /// Finds IBANs.
 pub struct Iban;
@@ -11,15 +11,21 @@ const MIN_LEN: usize = 15;
 const MAX_LEN: usize = 34;
 
 impl Detector for Iban {
-    fn min_digits(&self) -> usize {
-        6
+    fn needs(&self) -> Needs {
+        Needs {
+            digits: 6,
+            marks: 0,
+        }
     }
 
-    fn find(&self, text: &[u8], found: &mut Vec<Span>) {
+    fn find_in(&self, text: &[u8], scan: &Scan<'_>, found: &mut Vec<Span>) {
         let mut at = 2;
-        while let Some(digit) = next_digit(text, at) {
+        for run in scan.runs() {
             // The check digits start a run of digits right after the country code.
-            at = digits_end(text, digit);
+            let digit = run.start;
+            if digit < at {
+                continue;
+            }
             let start = digit - 2;
             let shaped = text[start].is_ascii_alphabetic()
                 && text[start + 1].is_ascii_alphabetic()

@@ -1,7 +1,8 @@
 //! JSON Web Tokens: three base64url segments joined by dots, the first starting `eyJ` (the
 //! encoding of `{"`). The signature may be empty (unsecured tokens are tokens too).
 
-use super::{Detector, Span};
+use super::scan::mark;
+use super::{Detector, Needs, Scan, Span};
 
 /// Finds JSON Web Tokens.
 pub struct Jwt;
@@ -11,7 +12,14 @@ fn is_base64url(byte: u8) -> bool {
 }
 
 impl Detector for Jwt {
-    fn find(&self, text: &[u8], found: &mut Vec<Span>) {
+    fn needs(&self) -> Needs {
+        Needs {
+            digits: 0,
+            marks: mark::J,
+        }
+    }
+
+    fn find_in(&self, text: &[u8], _scan: &Scan<'_>, found: &mut Vec<Span>) {
         let mut done = 0;
         // `J` is rare in text, `e` is not: find the `J` of `eyJ`, then look back.
         for j in memchr::memchr_iter(b'J', text) {

@@ -3,25 +3,37 @@
 //! `415-555-0132`, `415.555.0132`). Undelimited digit runs are left to other detectors: a bare
 //! ten-digit number is as likely an id as a phone.
 
-use super::{Detector, Span, digits_end, ends_token, is_digit, next_digit, starts_token};
+use super::{Detector, Needs, Scan, Span, digits_end, ends_token, is_digit, starts_token};
 
 /// Finds phone numbers.
 pub struct Phone;
 
 impl Detector for Phone {
-    fn min_digits(&self) -> usize {
-        8
+    fn needs(&self) -> Needs {
+        Needs {
+            digits: 8,
+            marks: 0,
+        }
     }
 
-    fn find(&self, text: &[u8], found: &mut Vec<Span>) {
+    fn find_in(&self, text: &[u8], scan: &Scan<'_>, found: &mut Vec<Span>) {
         let mut at = 0;
-        while let Some(first) = next_digit(text, at) {
-            at = digits_end(text, first).max(first + 1);
+        for run in scan.runs() {
+            let first = run.start;
+            if first < at {
+                continue;
+            }
             let before = first.checked_sub(1).map(|i| text[i]);
+            // A written North American number starts with its three-digit area code, or `1`.
+            let area = run.end - first == 3;
+            let one = run.end - first == 1 && text[first] == b'1';
             let span = match before {
                 Some(b'+') => international(text, first - 1),
-                Some(b'(') => north_american(text, first - 1),
-                _ if starts_token(text, first) && !glued_to_number(text, first) => {
+                Some(b'(') if area => north_american(text, first - 1),
+                _ if (area || one)
+                    && starts_token(text, first)
+                    && !glued_to_number(text, first) =>
+                {
                     north_american(text, first)
                 }
                 _ => None,

@@ -4,7 +4,8 @@
 
 use memchr::memmem;
 
-use super::{Detector, Span};
+use super::scan::mark;
+use super::{Detector, Needs, Scan, Span};
 
 /// Finds PEM private key blocks.
 pub struct PrivateKey;
@@ -14,7 +15,14 @@ const END: &[u8] = b"-----END ";
 const LABEL: &[u8] = b"PRIVATE KEY-----";
 
 impl Detector for PrivateKey {
-    fn find(&self, text: &[u8], found: &mut Vec<Span>) {
+    fn needs(&self) -> Needs {
+        Needs {
+            digits: 0,
+            marks: mark::DASHES,
+        }
+    }
+
+    fn find_in(&self, text: &[u8], _scan: &Scan<'_>, found: &mut Vec<Span>) {
         let mut at = 0;
         // A dash first (cheap), then the whole marker.
         while let Some(offset) = memchr::memchr(b'-', &text[at..]) {

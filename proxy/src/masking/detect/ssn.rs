@@ -2,23 +2,25 @@
 //! numbers the SSA never issues (area 000, 666, 900–999; group 00; serial 0000). Nine digits
 //! without separators are not matched: too many other numbers look like that.
 
-use super::{Detector, Span, digits_end, ends_token, is_digit, next_digit, starts_token};
+use super::{Detector, Needs, Scan, Span, ends_token, is_digit, starts_token};
 
 /// Finds US social security numbers.
 pub struct Ssn;
 
 impl Detector for Ssn {
-    fn min_digits(&self) -> usize {
-        9
+    fn needs(&self) -> Needs {
+        Needs {
+            digits: 9,
+            marks: 0,
+        }
     }
 
-    fn find(&self, text: &[u8], found: &mut Vec<Span>) {
+    fn find_in(&self, text: &[u8], scan: &Scan<'_>, found: &mut Vec<Span>) {
         let mut at = 0;
-        while let Some(start) = next_digit(text, at) {
+        for run in scan.runs() {
             // The area is a run of exactly three digits.
-            let run = digits_end(text, start);
-            at = run;
-            if run - start != 3 {
+            let start = run.start;
+            if start < at || run.end - start != 3 {
                 continue;
             }
             let Some(window) = text.get(start..start + 11) else {

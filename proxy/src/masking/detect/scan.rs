@@ -1,0 +1,445 @@
+//! The candidate scan: one pass over a value that every detector then shares.
+//!
+//! [`Scan::new`] reads the value eight bytes at a time (exact per-byte bit tricks, no
+//! branches per byte) and notes what the detectors start from: how many ASCII digits it holds,
+//! where its runs of digits are, and which marker bytes occur (`@`, `J`, `A`, two dashes in a
+//! row). [`Detectors`](super::Detectors) skips every detector whose [`Needs`] the scan does not
+//! meet (a [`Gate`] works that out per value with one table look-up), and the digit detectors
+//! (card, SSN, IBAN, phone) walk the scan's runs instead of searching the value again each.
+//! Most values meet few detectors' needs and are read once.
+//!
+//! The first runs are kept inline (no allocation); past them, [`Runs`] finds the rest in the
+//! text as it goes, so a long text (a COPY line, terminal output) yields the same runs either
+//! way.
+
+use super::{digits_end, next_digit};
+
+/// Marker bytes a detector may need, as bits of [`Needs::marks`].
+pub mod mark {
+    /// An `@`.
+    pub const AT: u8 = 1;
+    /// A `J` (of `eyJ`).
+    pub const J: u8 = 2;
+    /// An `A` (of `AKIA`, `AIza`, `AccountKey=`).
+    pub const A: u8 = 4;
+    /// Two dashes in a row (of `-----BEGIN`).
+    pub const DASHES: u8 = 8;
+}
+
+/// What a value must show for a detector to possibly find something in it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// The fewest ASCII digits.
+    pub digits: usize,
+    /// Marker bytes ([`mark`]) of which at least one must occur; 0 means none needed.
+    pub marks: u8,
+}
+
+/// A run of ASCII digits: `text[start..end]`, with non-digits (or the text's ends) around it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Run {
+    /// First digit.
+    pub start: usize,
+    /// One past the last digit.
+    pub end: usize,
+}
+
+/// Run edges kept inline (a start and an end per run); longer texts find the rest of their
+/// runs as they are walked. Eight more slots take a word's edges whole.
+const STORED_EDGES: usize = 16;
+const EDGE_SLOTS: usize = STORED_EDGES + 8;
+
+/// Byte `i`'s high bit to bit `i` of the top byte (a multiply in place of `pmovmskb`).
+const GATHER: u64 = 0x0102_0408_1020_4080;
+
+/// For each 8-bit mask, the positions of its set bits in order (then zeros): a word's edges
+/// are stored without a branch per edge.
+const POSITIONS: [[u8; 8]; 256] = positions();
+
+const fn positions() -> [[u8; 8]; 256] {
+    let mut table = [[0u8; 8]; 256];
+    let mut mask = 0;
+    while mask < 256 {
+        let (mut bit, mut n) = (0, 0);
+        while bit < 8 {
+            if mask & (1 << bit) != 0 {
+                table[mask][n] = bit as u8;
+                n += 1;
+            }
+            bit += 1;
+        }
+        mask += 1;
+    }
+    table
+}
+
+/// The scan's state between words.
+struct Words {
+    /// Marker bits seen, per byte.
+    marks: u64,
+    /// The previous word's last-byte digit bit, moved to byte 0.
+    carry: u64,
+    /// Whether edges are stored (positions fit in `u32`).
+    store: bool,
+}
+
+/// What one pass over a value found.
+#[derive(Debug)]
+pub struct Scan<'t> {
+    text: &'t [u8],
+    digits: usize,
+    marks: u8,
+    /// Where runs start and end, alternately (positions fit in `u32`, or nothing is stored).
+    edges: [u32; EDGE_SLOTS],
+    /// How many of `edges` hold edges.
+    stored: usize,
+    /// How many edges there were (more than stored when the text has more runs).
+    edge_count: usize,
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const LOW7: u64 = ONES * 127;
+const HIGH: u64 = ONES * 128;
+
+/// One high bit per byte of `x` equal to `byte` (exact per byte: no carries between bytes).
+#[inline(always)]
+fn equal_mask(x: u64, byte: u8) -> u64 {
+    let v = x ^ (ONES * u64::from(byte));
+    !(((v & LOW7) + LOW7) | v) & HIGH
+}
+
+/// Each marker's high bits, moved to a bit of its own (bits 7, 6, 5 and 4 of a byte).
+#[inline(always)]
+fn marker_bits(x: u64) -> u64 {
+    let dash = equal_mask(x, b'-');
+    let mut bits = (dash & (dash >> 8)) >> 3;
+    // `@`, `A` and `J` lie in 0x40..=0x4a: one range test first (most words have none of
+    // those bytes), then the exact tests.
+    let low = x & LOW7;
+    let range = (ONES * (127 + 0x4b) - low) & !x & (low + ONES * (127 - 0x3f)) & HIGH;
+    if range != 0 {
+        bits |= equal_mask(x, b'@') | (equal_mask(x, b'J') >> 1) | (equal_mask(x, b'A') >> 2);
+    }
+    bits
+}
+
+/// Folds the marker bits of every byte into one byte of [`mark`] bits.
+fn fold_marks(marks: u64) -> u8 {
+    let byte = marks.to_le_bytes().iter().fold(0u8, |all, b| all | b);
+    let mut out = 0;
+    for (bit, flag) in [
+        (0x80, mark::AT),
+        (0x40, mark::J),
+        (0x20, mark::A),
+        (0x10, mark::DASHES),
+    ] {
+        if byte & bit != 0 {
+            out |= flag;
+        }
+    }
+    out
+}
+
+impl<'t> Scan<'t> {
+    /// Scans `text` once.
+    pub fn new(text: &'t [u8]) -> Self {
+        let mut scan = Scan::blank(text);
+        scan.fill();
+        scan
+    }
+
+    /// A scan of `text` yet to be done: [`Scan::fill`] does it in place (the scan holds its
+    /// runs inline; filled where it lies, it is not copied).
+    #[inline]
+    pub fn blank(text: &'t [u8]) -> Self {
+        Scan {
+            text,
+            digits: 0,
+            marks: 0,
+            edges: [0; EDGE_SLOTS],
+            stored: 0,
+            edge_count: 0,
+        }
+    }
+
+    /// Scans the text once (on a blank scan).
+    #[inline]
+    pub fn fill(&mut self) {
+        let text = self.text;
+        let scan = self;
+        let mut words = Words {
+            marks: 0,
+            carry: 0,
+            // Past `u32` positions nothing is stored: the runs are found as they are walked.
+            store: u32::try_from(text.len()).is_ok(),
+        };
+        let mut chunks = text.chunks_exact(8);
+        let mut base = 0;
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            scan.word(&mut words, u64::from_le_bytes(word), base);
+            base += 8;
+        }
+        // Zero padding is neither a digit nor a marker: a run ending in it ends at the end.
+        let mut last = 0u64;
+        for (i, byte) in chunks.remainder().iter().enumerate() {
+            last |= u64::from(*byte) << (8 * i);
+        }
+        scan.word(&mut words, last, base);
+        scan.marks = fold_marks(words.marks);
+    }
+
+    /// One word of the text, at `base`: its digits, run edges and markers.
+    #[inline(always)]
+    fn word(&mut self, words: &mut Words, x: u64, base: usize) {
+        let digit_bits = super::digit_mask(x);
+        // One per digit byte, summed into the top byte (a multiply: no `popcnt` needed).
+        self.digits += ((digit_bits >> 7).wrapping_mul(ONES) >> 56) as usize;
+        words.marks |= marker_bits(x);
+        let before = (digit_bits << 8) | words.carry;
+        words.carry = digit_bits >> 56;
+        // No branch on whether the word has edges: too often mispredicted in text with numbers
+        // (a word without edges stores nothing and counts none).
+        let changes = (digit_bits ^ before) >> 7;
+        let count = (changes.wrapping_mul(ONES) >> 56) as usize;
+        let positions = &POSITIONS[(changes.wrapping_mul(GATHER) >> 56) as usize];
+        if words.store
+            && self.stored == self.edge_count
+            && let Some(slots) = self.edges.get_mut(self.stored..self.stored + 8)
+        {
+            for (slot, position) in slots.iter_mut().zip(positions) {
+                // Fits: the text's length does.
+                *slot = base as u32 + u32::from(*position);
+            }
+            self.stored += count;
+        }
+        self.edge_count += count;
+    }
+
+    /// How many ASCII digits the text holds.
+    pub fn digits(&self) -> usize {
+        self.digits
+    }
+
+    /// The [`mark`] bits of the markers the text holds.
+    pub fn marks(&self) -> u8 {
+        self.marks
+    }
+
+    /// The scan of a text with `digits` digits and `marks`, and no runs: for working out
+    /// which needs such texts meet.
+    fn with(digits: usize, marks: u8) -> Scan<'static> {
+        Scan {
+            digits,
+            marks,
+            ..Scan::blank(&[])
+        }
+    }
+
+    /// Whether the text meets `needs`.
+    #[inline]
+    pub fn meets(&self, needs: Needs) -> bool {
+        // `&` and `|`, not `&&` and `||`: no branches, the set tests every detector at once.
+        (self.digits >= needs.digits) & ((needs.marks == 0) | (self.marks & needs.marks != 0))
+    }
+
+    /// The runs of digits, in order.
+    pub fn runs(&self) -> Runs<'_, 't> {
+        Runs {
+            scan: self,
+            next: 0,
+            from: 0,
+        }
+    }
+}
+
+/// Which detectors of a set a scanned text can hold anything for, worked out once for every
+/// digit count and set of markers: per value, one table look-up in place of a test per
+/// detector.
+pub struct Gate {
+    /// The digit counts detectors need, ascending, each once.
+    steps: Vec<usize>,
+    /// Per step reached (0 to `steps.len()`) and per marker set, the eligible detectors as bits.
+    table: Vec<u32>,
+}
+
+/// Marker sets: every combination of the [`mark`] bits.
+const MARK_SETS: usize = 16;
+
+impl Gate {
+    /// The gate for detectors with `needs`, in order.
+    pub fn new(needs: &[Needs]) -> Gate {
+        let mut steps: Vec<usize> = needs.iter().map(|n| n.digits).collect();
+        steps.sort_unstable();
+        steps.dedup();
+        let mut table = Vec::with_capacity((steps.len() + 1) * MARK_SETS);
+        for reached in 0..=steps.len() {
+            // The fewest digits that reach this step.
+            let digits = reached.checked_sub(1).map_or(0, |i| steps[i]);
+            for marks in 0..MARK_SETS {
+                let scan = Scan::with(digits, marks as u8);
+                let bits = needs
+                    .iter()
+                    .enumerate()
+                    .fold(0u32, |bits, (i, n)| bits | (u32::from(scan.meets(*n)) << i));
+                table.push(bits);
+            }
+        }
+        Gate { steps, table }
+    }
+
+    /// The detectors (as bits, in order) whose needs `scan` meets.
+    #[inline]
+    pub fn eligible(&self, scan: &Scan<'_>) -> u32 {
+        let reached = self.steps.iter().filter(|s| scan.digits() >= **s).count();
+        self.table
+            .get(reached * MARK_SETS + usize::from(scan.marks()))
+            .copied()
+            .unwrap_or(u32::MAX)
+    }
+}
+
+/// The runs of digits of a scanned text: the stored ones, then (for a long text) the rest as
+/// found in the text.
+pub struct Runs<'s, 't> {
+    scan: &'s Scan<'t>,
+    /// The next stored run.
+    next: usize,
+    /// Where the last run ended.
+    from: usize,
+}
+
+impl Iterator for Runs<'_, '_> {
+    type Item = Run;
+
+    #[inline]
+    fn next(&mut self) -> Option<Run> {
+        let scan = self.scan;
+        let stored = scan.stored / 2;
+        if self.next < stored {
+            let start = scan.edges[2 * self.next] as usize;
+            let end = scan.edges[2 * self.next + 1] as usize;
+            self.next += 1;
+            self.from = end;
+            return Some(Run { start, end });
+        }
+        if scan.edge_count == 2 * stored {
+            // Every run was stored.
+            return None;
+        }
+        let start = next_digit(scan.text, self.from)?;
+        let end = digits_end(scan.text, start);
+        self.from = end;
+        Some(Run { start, end })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{count_digits, is_digit};
+    use super::*;
+
+    /// Runs and counts found byte by byte, the slow and obvious way.
+    fn plain_runs(text: &[u8]) -> Vec<Run> {
+        let mut runs = Vec::new();
+        let mut at = 0;
+        while at < text.len() {
+            if is_digit(text[at]) {
+                let end = digits_end(text, at);
+                runs.push(Run { start: at, end });
+                at = end;
+            } else {
+                at += 1;
+            }
+        }
+        runs
+    }
+
+    #[test]
+    fn runs_and_digit_counts_agree_with_a_plain_walk() {
+        let mut samples: Vec<Vec<u8>> = [
+            &b""[..],
+            b"7",
+            b"abc",
+            b"12345678",
+            b"1234567890123456789",
+            b"a1b2c3d4e5f6g7h8i9",
+            b"order 2024-03-15 id-88231 12.50",
+            b"\xff\xfe\x80/:;0\x00\x009",
+            b"////////::::::::0",
+        ]
+        .iter()
+        .map(|s| s.to_vec())
+        .collect();
+        // Past the stored runs: a long text of many short numbers.
+        samples.push(
+            (0..200)
+                .flat_map(|i| format!("n{i} ").into_bytes())
+                .collect(),
+        );
+        let all: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        samples.push(all);
+        for sample in &samples {
+            let scan = Scan::new(sample);
+            let want = plain_runs(sample);
+            assert_eq!(scan.runs().collect::<Vec<_>>(), want, "{sample:?}");
+            let digits = sample.iter().filter(|b| is_digit(**b)).count();
+            assert_eq!(scan.digits(), digits, "{sample:?}");
+            assert_eq!(scan.digits(), count_digits(sample), "{sample:?}");
+        }
+    }
+
+    #[test]
+    fn the_gate_lets_through_exactly_the_detectors_whose_needs_are_met() {
+        let needs = |digits, marks| Needs { digits, marks };
+        for set in [
+            vec![
+                needs(0, mark::DASHES),
+                needs(0, mark::J),
+                needs(13, 0),
+                needs(8, 0),
+            ],
+            vec![needs(9, 0), needs(0, mark::AT), needs(6, 0), needs(9, 0)],
+            vec![needs(0, 0)],
+            vec![],
+        ] {
+            let gate = Gate::new(&set);
+            for digits in 0..20 {
+                for marks in 0..16u8 {
+                    let scan = Scan::with(digits, marks);
+                    let want = set
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, n)| scan.meets(**n))
+                        .fold(0u32, |bits, (i, _)| bits | 1 << i);
+                    assert_eq!(gate.eligible(&scan), want, "{digits} {marks}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn markers_are_found_exactly() {
+        let needs = |marks| Needs { digits: 0, marks };
+        let scan = Scan::new(b"mail a@b.io");
+        assert!(scan.meets(needs(mark::AT)));
+        assert!(!scan.meets(needs(mark::J | mark::A | mark::DASHES)));
+        let scan = Scan::new(b"2024-03-15 id-88231 eyJ");
+        assert!(scan.meets(needs(mark::J)));
+        assert!(
+            !scan.meets(needs(mark::DASHES)),
+            "single dashes are no marker"
+        );
+        // Five dashes across a word boundary, and markers in the last partial word.
+        assert!(Scan::new(b"1234567-----").meets(needs(mark::DASHES)));
+        assert!(Scan::new(b"12345678A").meets(needs(mark::A)));
+        // Bytes one bit away from a marker, or near one (`C`, `I`), are not it.
+        assert!(!Scan::new(b"\xc0\x60\x4b\x6a\xc1\xca\xad\x2c\x2e\x49\x43").meets(needs(0xff)));
+        assert!(Scan::new(b"").meets(Needs::default()));
+        assert!(!Scan::new(b"12").meets(Needs {
+            digits: 3,
+            marks: 0
+        }));
+    }
+}
