@@ -104,7 +104,8 @@ fn write_object(out: &mut String, members: &Map<String, Value>) -> Result<(), Ca
     Ok(())
 }
 
-fn write_string(out: &mut String, text: &str) {
+/// Writes `text` as a canonical JSON string (quoted and escaped).
+pub(crate) fn write_string(out: &mut String, text: &str) {
     out.push('"');
     // Copy runs that need no escaping in one go: event text is mostly plain.
     let mut plain_from = 0;
