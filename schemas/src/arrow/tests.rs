@@ -39,6 +39,8 @@ fn field_list_is_pinned() {
         ("verdict", "Utf8", true),
         ("row_count", "UInt64", true),
         ("terminal_data", "Binary", true),
+        ("command_reads", "List(Utf8)", true),
+        ("command_writes", "List(Utf8)", true),
     ];
     let expected: Vec<(&str, String, bool)> = expected
         .into_iter()
@@ -80,6 +82,8 @@ fn promoted_columns_come_from_their_kinds() {
         let expected = match &body {
             EventBody::CommandReceived(c) => Promoted {
                 command_text: Some(&c.text),
+                command_reads: c.summary.as_ref().map(|s| &s.reads[..]),
+                command_writes: c.summary.as_ref().map(|s| &s.writes[..]),
                 ..Promoted::default()
             },
             EventBody::PolicyDecided(p) => Promoted {
