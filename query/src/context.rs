@@ -150,8 +150,10 @@ const VIEWS: &[&str] = &[
     "CREATE VIEW commands AS SELECT session_id, seq, time, date, actor_subject AS human, \
      actor_agents[1] AS agent, actor_groups AS groups, target_name AS target, \
      target_protocol AS protocol, client_addr, command_text AS text, \
-     json_text(body, '/summary/action') AS action, json_list(body, '/summary/reads') AS reads, \
-     json_list(body, '/summary/writes') AS writes FROM events WHERE kind = 'command.received'",
+     json_text(body, '/summary/action') AS action, \
+     coalesce(command_reads, json_list(body, '/summary/reads')) AS reads, \
+     coalesce(command_writes, json_list(body, '/summary/writes')) AS writes \
+     FROM events WHERE kind = 'command.received'",
     "CREATE VIEW verdicts AS SELECT session_id, seq, time, date, actor_subject AS human, \
      actor_agents[1] AS agent, target_name AS target, \
      CAST(json_text(body, '/command_seq') AS BIGINT) AS command_seq, verdict, \
