@@ -6,7 +6,7 @@
 //! | `events` | every archived event (`schemas::arrow::events_schema`) plus `date`, the hive partition: filter on it to read fewer days |
 //! | `session_snapshots` | every row of `ARCHIVE/sessions/` (a session may have several) |
 //! | `sessions` | one row per session: the snapshot with the most events (the index's supersede rule) |
-//! | `commands` | `command.received`: who, where, the text, the parser's action, reads and writes |
+//! | `commands` | `command.received`: who, where, the text, the parser's action, reads and writes (the promoted `command_reads`/`command_writes`; from the body in files older than those) |
 //! | `verdicts` | `policy.decided`: the command's seq, the verdict, the deciding policies, the message |
 //! | `approvals` | `approval.requested` and `approval.decided` |
 //! | `results` | `result.returned`: tag, row count, duration, error |
@@ -29,6 +29,8 @@ use datafusion::datasource::listing::{
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use parquet::file::metadata::ParquetMetaDataReader;
+use schemas::arrow::columns::{COMMAND_READS, COMMAND_WRITES};
 use schemas::arrow::events_schema;
 use schemas::arrow::sessions::{columns as s, sessions_schema};
 
@@ -64,6 +66,8 @@ pub async fn open(archive: &Archive) -> Result<SessionContext, Error> {
     ));
     register_events(&ctx, archive).await?;
     register_sessions(&ctx, archive).await?;
+    ctx.sql(&commands_view(has_files_without_command_lists(archive)?))
+        .await?;
     for view in VIEWS {
         ctx.sql(view).await?;
     }
@@ -145,15 +149,54 @@ async fn register_sessions(ctx: &SessionContext, archive: &Archive) -> Result<()
     Ok(())
 }
 
-/// The everyday views over `events`.
+/// The `commands` view. Its `reads` and `writes` are the promoted columns; `older_files` says
+/// some files predate them (DataFusion reads them as nulls there), and then the lists are taken
+/// from the body where the column is null. Without such files the body is not read at all.
+fn commands_view(older_files: bool) -> String {
+    let list = |column: &str, member: &str| {
+        if older_files {
+            format!("coalesce({column}, json_list(body, '/summary/{member}'))")
+        } else {
+            column.to_owned()
+        }
+    };
+    format!(
+        "CREATE VIEW commands AS SELECT session_id, seq, time, date, actor_subject AS human, \
+         actor_agents[1] AS agent, actor_groups AS groups, target_name AS target, \
+         target_protocol AS protocol, client_addr, command_text AS text, \
+         json_text(body, '/summary/action') AS action, {} AS reads, {} AS writes \
+         FROM events WHERE kind = 'command.received'",
+        list(COMMAND_READS, "reads"),
+        list(COMMAND_WRITES, "writes"),
+    )
+}
+
+/// Whether some file of the `events` table lacks `command_reads` or `command_writes` (written
+/// before they were added). A file whose footer cannot be read counts as one: the view that
+/// reads bodies is right for every file, only slower.
+fn has_files_without_command_lists(archive: &Archive) -> Result<bool, Error> {
+    let dir = archive.events_dir();
+    if !dir.is_dir() {
+        return Ok(false);
+    }
+    for file in archive.part_files(&dir, None)? {
+        let footer = std::fs::File::open(&file.path)
+            .ok()
+            .and_then(|f| ParquetMetaDataReader::new().parse_and_finish(&f).ok());
+        let Some(footer) = footer else {
+            return Ok(true);
+        };
+        let fields = footer.file_metadata().schema().get_fields();
+        let has = |name: &str| fields.iter().any(|field| field.name() == name);
+        if !(has(COMMAND_READS) && has(COMMAND_WRITES)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The everyday views over `events` besides `commands`.
 const VIEWS: &[&str] = &[
-    "CREATE VIEW commands AS SELECT session_id, seq, time, date, actor_subject AS human, \
-     actor_agents[1] AS agent, actor_groups AS groups, target_name AS target, \
-     target_protocol AS protocol, client_addr, command_text AS text, \
-     json_text(body, '/summary/action') AS action, \
-     coalesce(command_reads, json_list(body, '/summary/reads')) AS reads, \
-     coalesce(command_writes, json_list(body, '/summary/writes')) AS writes \
-     FROM events WHERE kind = 'command.received'",
     "CREATE VIEW verdicts AS SELECT session_id, seq, time, date, actor_subject AS human, \
      actor_agents[1] AS agent, target_name AS target, \
      CAST(json_text(body, '/command_seq') AS BIGINT) AS command_seq, verdict, \
