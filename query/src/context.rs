@@ -16,6 +16,7 @@
 //! string, or the JSON text of another value; null when absent) and `json_list(body, pointer)`
 //! (a list of strings). Read-only: the context never writes to the archive.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListBuilder, StringBuilder};
@@ -33,6 +34,7 @@ use parquet::file::metadata::ParquetMetaDataReader;
 use schemas::arrow::columns::{COMMAND_READS, COMMAND_WRITES};
 use schemas::arrow::events_schema;
 use schemas::arrow::sessions::{columns as s, sessions_schema};
+use serde_json::value::RawValue;
 
 use crate::{Archive, Error};
 
@@ -246,11 +248,90 @@ fn lookup(json: &ArrayRef, pointer: &ArrayRef, row: usize) -> Option<serde_json:
     if json.is_null(row) || pointer.is_null(row) {
         return None;
     }
-    let value: serde_json::Value = serde_json::from_str(json.value(row)).ok()?;
-    value
-        .pointer(pointer.value(row))
-        .filter(|v| !v.is_null())
-        .cloned()
+    let found = pointed_raw(json.value(row), pointer.value(row))?;
+    let value: serde_json::Value = serde_json::from_str(found.get()).ok()?;
+    (!value.is_null()).then_some(value)
+}
+
+/// The JSON text at `pointer` (RFC 6901, as `serde_json::Value::pointer`) of `json`. Only the
+/// containers on the way are split into members; everything else is skipped unparsed, so a
+/// member of a large body costs little more than finding it.
+fn pointed_raw<'a>(json: &'a str, pointer: &str) -> Option<&'a RawValue> {
+    let mut at: &RawValue = serde_json::from_str(json).ok()?;
+    if pointer.is_empty() {
+        return Some(at);
+    }
+    for token in pointer.strip_prefix('/')?.split('/') {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        let text = at.get().trim_start();
+        at = if text.starts_with('{') {
+            let members: Vec<(Cow<'a, str>, &'a RawValue)> =
+                serde_json::from_str::<RawMembers<'a>>(at.get()).ok()?.0;
+            members
+                .into_iter()
+                .rev()
+                .find_map(|(name, value)| (name == token).then_some(value))?
+        } else if text.starts_with('[') {
+            // Indices as `Value::pointer` takes them: digits, no leading zero but `0` itself.
+            if token.starts_with('+') || (token.len() > 1 && token.starts_with('0')) {
+                return None;
+            }
+            let index: usize = token.parse().ok()?;
+            let items: Vec<&'a RawValue> = serde_json::from_str(at.get()).ok()?;
+            items.get(index).copied()?
+        } else {
+            return None;
+        };
+    }
+    Some(at)
+}
+
+/// An object's members in order, names unescaped, values as unparsed text.
+struct RawMembers<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for RawMembers<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = RawMembers<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut members = Vec::new();
+                while let Some(name) = map.next_key::<CowName<'de>>()? {
+                    members.push((name.0, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(RawMembers(members))
+            }
+        }
+        deserializer.deserialize_map(Members)
+    }
+}
+
+/// A member name, borrowed from the text unless it has escapes.
+struct CowName<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for CowName<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl<'de> serde::de::Visitor<'de> for Name {
+            type Value = CowName<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, name: &'de str) -> Result<Self::Value, E> {
+                Ok(CowName(Cow::Borrowed(name)))
+            }
+            fn visit_str<E>(self, name: &str) -> Result<Self::Value, E> {
+                Ok(CowName(Cow::Owned(name.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(Name)
+    }
 }
 
 fn json_text(args: &[ColumnarValue]) -> Result<ColumnarValue, DataFusionError> {
@@ -304,4 +385,57 @@ pub async fn run(
 /// `text` as a SQL string literal.
 pub fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a failed step is the test's failure
+
+    use super::*;
+
+    #[test]
+    fn pointed_raw_finds_what_value_pointer_finds() {
+        let bodies = [
+            r#"{"command_seq":7,"message":null,"policies":["a","b"],"verdict":"allow"}"#,
+            r#"{"summary":{"action":"sql:select","reads":["public.t"],"writes":[]},"text":"x"}"#,
+            r#"{"error":{"code":"42P01","message":"no \"t\""},"rows":[["1",null],["2","\u00e9"]]}"#,
+            r#"{"a\"b":1,"c/d":{"e~f":[10,20,{"g":true}]},"dup":1,"dup":2}"#,
+            r#"[1,{"x":"y"}]"#,
+            r#""text""#,
+            "  { \"spaced\" : [ 1 , 2 ] }  ",
+        ];
+        let pointers = [
+            "",
+            "/command_seq",
+            "/message",
+            "/policies",
+            "/policies/1",
+            "/policies/2",
+            "/policies/01",
+            "/summary/action",
+            "/summary/reads",
+            "/summary/missing",
+            "/error/code",
+            "/rows/1/1",
+            "/rows/0/1",
+            "/a\"b",
+            "/c~1d/e~0f/2/g",
+            "/c~1d/e~0f/+1",
+            "/dup",
+            "/1/x",
+            "/0",
+            "/spaced/1",
+            "no-slash",
+            "/",
+        ];
+        for body in bodies {
+            let value: serde_json::Value = serde_json::from_str(body).unwrap();
+            for pointer in pointers {
+                let expected = value.pointer(pointer).cloned();
+                let found = pointed_raw(body, pointer)
+                    .map(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).unwrap());
+                assert_eq!(found, expected, "{pointer} in {body}");
+            }
+        }
+    }
 }
