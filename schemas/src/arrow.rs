@@ -8,7 +8,7 @@
 //! ([`encode_body`]), so a row carries everything its hash covers. [`decode_body`] accepts only
 //! canonical text, so the stored text is exactly what was hashed. The promoted columns
 //! (`command_text`, `verdict`, `row_count`, `terminal_data`, `command_reads`,
-//! `command_writes`) are copies of body fields for fast queries, defined by [`Promoted::of`];
+//! `command_writes`, `command_seq`) are copies of body fields for fast queries, defined by [`Promoted::of`];
 //! they are not hashed, so a verifier compares them with `Promoted::of` of the decoded body.
 //! New columns are only ever appended, nullable: files written before one was added lack it,
 //! and readers take it as null there (a verifier has nothing to compare). Each field carries a
@@ -78,6 +78,8 @@ pub mod columns {
     pub const COMMAND_READS: &str = "command_reads";
     /// `command_writes`: promoted from `command.received` `summary.writes`.
     pub const COMMAND_WRITES: &str = "command_writes";
+    /// `command_seq`: promoted from `policy.decided`, `approval.requested`, `result.returned`.
+    pub const COMMAND_SEQ: &str = "command_seq";
 }
 
 /// The metadata key under which each field's description is stored.
@@ -239,6 +241,12 @@ pub fn events_schema() -> SchemaRef {
             true,
             "Promoted: command.received summary.writes (null without a summary; absent from files written before it).",
         ),
+        field(
+            COMMAND_SEQ,
+            DataType::UInt64,
+            true,
+            "Promoted: the seq of the command a policy.decided, approval.requested or result.returned answers (absent from files written before it).",
+        ),
     ]))
 }
 
@@ -264,6 +272,9 @@ pub struct Promoted<'a> {
     pub command_reads: Option<&'a [String]>,
     /// `command_writes`: the objects a `command.received` writes, when it has a summary.
     pub command_writes: Option<&'a [String]>,
+    /// `command_seq`: the command a `policy.decided`, `approval.requested` or
+    /// `result.returned` answers.
+    pub command_seq: Option<u64>,
 }
 
 impl<'a> Promoted<'a> {
@@ -278,8 +289,17 @@ impl<'a> Promoted<'a> {
                     promoted.command_writes = Some(&summary.writes);
                 }
             }
-            EventBody::PolicyDecided(decision) => promoted.verdict = Some(decision.verdict),
-            EventBody::ResultReturned(result) => promoted.row_count = Some(result.row_count),
+            EventBody::PolicyDecided(decision) => {
+                promoted.verdict = Some(decision.verdict);
+                promoted.command_seq = Some(decision.command_seq);
+            }
+            EventBody::ApprovalRequested(request) => {
+                promoted.command_seq = Some(request.command_seq)
+            }
+            EventBody::ResultReturned(result) => {
+                promoted.row_count = Some(result.row_count);
+                promoted.command_seq = Some(result.command_seq);
+            }
             EventBody::TerminalOutput(data) | EventBody::TerminalInput(data) => {
                 promoted.terminal_data = Some(&data.data);
             }

@@ -252,9 +252,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (old_rows, new_rows) = (commands(3), commands(2));
         let full = |rows: &[EventRow]| events::batch(&rows.iter().collect::<Vec<_>>()).unwrap();
-        // A file of the schema before `command_reads` and `command_writes`.
+        // A file of the schema before `command_reads`, `command_writes` and `command_seq`.
         let old = full(&old_rows);
-        let before = old.num_columns() - 2;
+        let before = old.num_columns() - 3;
         let old = old.project(&(0..before).collect::<Vec<_>>()).unwrap();
         let (old_path, new_path) = (
             dir.path().join("old.parquet"),

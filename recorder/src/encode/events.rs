@@ -54,6 +54,7 @@ pub fn batch(rows: &[&EventRow]) -> Result<RecordBatch, Error> {
         .with_field(list_item(&schema, columns::COMMAND_READS)?);
     let mut command_writes = ListBuilder::new(StringBuilder::new())
         .with_field(list_item(&schema, columns::COMMAND_WRITES)?);
+    let mut command_seq = UInt64Builder::with_capacity(n);
 
     for row in rows {
         let event = &row.event;
@@ -106,6 +107,7 @@ pub fn batch(rows: &[&EventRow]) -> Result<RecordBatch, Error> {
         terminal_data.append_option(promoted.terminal_data);
         append_list(&mut command_reads, promoted.command_reads);
         append_list(&mut command_writes, promoted.command_writes);
+        command_seq.append_option(promoted.command_seq);
     }
 
     let columns: Vec<ArrayRef> = vec![
@@ -134,6 +136,7 @@ pub fn batch(rows: &[&EventRow]) -> Result<RecordBatch, Error> {
         Arc::new(terminal_data.finish()),
         Arc::new(command_reads.finish()),
         Arc::new(command_writes.finish()),
+        Arc::new(command_seq.finish()),
     ];
     RecordBatch::try_new(schema, columns).map_err(|e| Error::encode("an events batch", e))
 }

@@ -145,6 +145,10 @@ fn the_events_batch_has_the_archive_schema_and_promoted_columns() {
     assert_eq!(command.value(1), "DELETE FROM orders");
     let verdict = column(schemas::arrow::columns::VERDICT);
     assert_eq!(verdict.as_string::<i32>().value(2), "block");
+    let command_seq = column(schemas::arrow::columns::COMMAND_SEQ);
+    let command_seq = command_seq.as_primitive::<UInt64Type>();
+    assert_eq!(command_seq.value(2), 1);
+    assert_eq!(command_seq.null_count(), 3);
     let terminal = column(schemas::arrow::columns::TERMINAL_DATA);
     assert_eq!(terminal.as_binary::<i32>().value(3), &[0, 159, 255, b'\n']);
     let seq = column(schemas::arrow::columns::SEQ);

@@ -41,6 +41,7 @@ fn field_list_is_pinned() {
         ("terminal_data", "Binary", true),
         ("command_reads", "List(Utf8)", true),
         ("command_writes", "List(Utf8)", true),
+        ("command_seq", "UInt64", true),
     ];
     let expected: Vec<(&str, String, bool)> = expected
         .into_iter()
@@ -88,10 +89,16 @@ fn promoted_columns_come_from_their_kinds() {
             },
             EventBody::PolicyDecided(p) => Promoted {
                 verdict: Some(p.verdict),
+                command_seq: Some(p.command_seq),
+                ..Promoted::default()
+            },
+            EventBody::ApprovalRequested(a) => Promoted {
+                command_seq: Some(a.command_seq),
                 ..Promoted::default()
             },
             EventBody::ResultReturned(r) => Promoted {
                 row_count: Some(r.row_count),
+                command_seq: Some(r.command_seq),
                 ..Promoted::default()
             },
             EventBody::TerminalOutput(t) | EventBody::TerminalInput(t) => Promoted {
