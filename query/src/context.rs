@@ -31,7 +31,7 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use parquet::file::metadata::ParquetMetaDataReader;
-use schemas::arrow::columns::{COMMAND_READS, COMMAND_WRITES};
+use schemas::arrow::columns::{COMMAND_READS, COMMAND_SEQ, COMMAND_WRITES};
 use schemas::arrow::events_schema;
 use schemas::arrow::sessions::{columns as s, sessions_schema};
 use serde_json::value::RawValue;
@@ -68,10 +68,16 @@ pub async fn open(archive: &Archive) -> Result<SessionContext, Error> {
     ));
     register_events(&ctx, archive).await?;
     register_sessions(&ctx, archive).await?;
-    ctx.sql(&commands_view(has_files_without_command_lists(archive)?))
-        .await?;
+    let older_files = has_files_without_later_columns(archive)?;
+    ctx.sql(&commands_view(older_files)).await?;
+    // Verdicts, approvals and results name their command by the promoted `command_seq`.
+    let command_seq = if older_files {
+        "coalesce(CAST(command_seq AS BIGINT), CAST(json_text(body, '/command_seq') AS BIGINT))"
+    } else {
+        "CAST(command_seq AS BIGINT)"
+    };
     for view in VIEWS {
-        ctx.sql(view).await?;
+        ctx.sql(&view.replace("{command_seq}", command_seq)).await?;
     }
     Ok(ctx)
 }
@@ -173,10 +179,10 @@ fn commands_view(older_files: bool) -> String {
     )
 }
 
-/// Whether some file of the `events` table lacks `command_reads` or `command_writes` (written
-/// before they were added). A file whose footer cannot be read counts as one: the view that
-/// reads bodies is right for every file, only slower.
-fn has_files_without_command_lists(archive: &Archive) -> Result<bool, Error> {
+/// Whether some file of the `events` table lacks `command_reads`, `command_writes` or
+/// `command_seq` (written before they were added). A file whose footer cannot be read counts
+/// as one: the views that read bodies are right for every file, only slower.
+fn has_files_without_later_columns(archive: &Archive) -> Result<bool, Error> {
     let dir = archive.events_dir();
     if !dir.is_dir() {
         return Ok(false);
@@ -190,31 +196,32 @@ fn has_files_without_command_lists(archive: &Archive) -> Result<bool, Error> {
         };
         let fields = footer.file_metadata().schema().get_fields();
         let has = |name: &str| fields.iter().any(|field| field.name() == name);
-        if !(has(COMMAND_READS) && has(COMMAND_WRITES)) {
+        if !(has(COMMAND_READS) && has(COMMAND_WRITES) && has(COMMAND_SEQ)) {
             return Ok(true);
         }
     }
     Ok(false)
 }
 
-/// The everyday views over `events` besides `commands`.
-const VIEWS: &[&str] = &[
+/// The everyday views over `events` besides `commands`; `{command_seq}` stands for the
+/// expression of the answered command's seq.
+const VIEWS: [&str; 4] = [
     "CREATE VIEW verdicts AS SELECT session_id, seq, time, date, actor_subject AS human, \
      actor_agents[1] AS agent, target_name AS target, \
-     CAST(json_text(body, '/command_seq') AS BIGINT) AS command_seq, verdict, \
+     {command_seq} AS command_seq, verdict, \
      json_list(body, '/policies') AS policies, json_text(body, '/message') AS message \
      FROM events WHERE kind = 'policy.decided'",
     "CREATE VIEW approvals AS SELECT session_id, seq, time, date, actor_subject AS human, \
      actor_agents[1] AS agent, target_name AS target, kind, \
      json_text(body, '/approval_id') AS approval_id, \
-     CAST(json_text(body, '/command_seq') AS BIGINT) AS command_seq, \
+     {command_seq} AS command_seq, \
      json_text(body, '/approver_group') AS approver_group, json_text(body, '/policy') AS policy, \
      json_text(body, '/decision') AS decision, json_text(body, '/approver/subject') AS approver, \
      json_text(body, '/reason') AS reason \
      FROM events WHERE kind IN ('approval.requested', 'approval.decided')",
     "CREATE VIEW results AS SELECT session_id, seq, time, date, actor_subject AS human, \
      actor_agents[1] AS agent, target_name AS target, \
-     CAST(json_text(body, '/command_seq') AS BIGINT) AS command_seq, \
+     {command_seq} AS command_seq, \
      json_text(body, '/command_tag') AS command_tag, row_count, \
      json_text(body, '/truncated') = 'true' AS truncated, \
      CAST(json_text(body, '/duration_ns') AS BIGINT) AS duration_ns, \

@@ -62,6 +62,8 @@ pub(crate) struct Columns {
     pub(crate) command_reads: Option<ArrayRef>,
     /// `None` in files written before the column was added.
     pub(crate) command_writes: Option<ArrayRef>,
+    /// `None` in files written before the column was added.
+    pub(crate) command_seq: Option<ArrayRef>,
 }
 
 fn column(batch: &RecordBatch, name: &'static str, to: &DataType) -> Result<ArrayRef, Error> {
@@ -123,6 +125,7 @@ impl Columns {
             terminal_data: column(batch, TERMINAL_DATA, &DataType::Binary)?,
             command_reads: optional(batch, COMMAND_READS, &list)?,
             command_writes: optional(batch, COMMAND_WRITES, &list)?,
+            command_seq: optional(batch, COMMAND_SEQ, &DataType::UInt64)?,
         })
     }
 }
@@ -249,6 +252,11 @@ fn check_promoted(c: &Columns, row: usize, event: &Event) -> Result<(), String> 
         Some(columns::COMMAND_READS)
     } else if !list_matches(c.command_writes.as_ref(), row, promoted.command_writes) {
         Some(columns::COMMAND_WRITES)
+    } else if c.command_seq.as_ref().is_some_and(|seqs| {
+        let seqs = seqs.as_primitive::<UInt64Type>();
+        (!seqs.is_null(row)).then(|| seqs.value(row)) != promoted.command_seq
+    }) {
+        Some(columns::COMMAND_SEQ)
     } else {
         None
     };

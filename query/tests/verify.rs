@@ -537,13 +537,49 @@ async fn a_changed_command_reads_column_is_named_though_it_is_not_hashed() {
 }
 
 #[tokio::test]
-async fn an_archive_written_before_the_command_lists_verifies_clean() {
+async fn a_changed_command_seq_column_is_named_though_it_is_not_hashed() {
+    use datafusion::arrow::array::UInt64Array;
+    let fixture = common::record(50).await;
+    let (path, row) = locate(&fixture.archive, common::ALICE_SQL, 3);
+    rewrite(&path, |b| {
+        let index = b.schema().index_of("command_seq").unwrap();
+        let old = b.column(index).as_primitive::<UInt64Type>().clone();
+        let new: UInt64Array = (0..old.len())
+            .map(|i| {
+                if i == row {
+                    Some(1)
+                } else {
+                    (!old.is_null(i)).then(|| old.value(i))
+                }
+            })
+            .collect();
+        let mut columns: Vec<ArrayRef> = b.columns().to_vec();
+        columns[index] = Arc::new(new);
+        RecordBatch::try_new(b.schema(), columns).unwrap()
+    });
+    let report = check(&fixture);
+    assert_eq!(report.findings.len(), 1, "{:#?}", report.findings);
+    let finding = &report.findings[0];
+    assert_eq!(
+        (finding.session_id, finding.seq),
+        (Some(common::ALICE_SQL), Some(3))
+    );
+    assert!(
+        finding
+            .to_string()
+            .contains("command_seq column was altered"),
+        "{finding}"
+    );
+}
+
+#[tokio::test]
+async fn an_archive_written_before_the_promoted_command_columns_verifies_clean() {
     let fixture = common::record(5).await;
     for path in common::event_files(&fixture.archive) {
         rewrite(&path, |b| {
             let keep: Vec<usize> = (0..b.num_columns())
                 .filter(|&i| {
-                    !["command_reads", "command_writes"]
+                    !["command_reads", "command_writes", "command_seq"]
                         .contains(&b.schema().field(i).name().as_str())
                 })
                 .collect();

@@ -92,6 +92,8 @@ struct Typed<'a> {
     command_reads: Option<&'a GenericListArray<i32>>,
     /// `None` in files written before the column was added.
     command_writes: Option<&'a GenericListArray<i32>>,
+    /// `None` in files written before the column was added.
+    command_seq: Option<&'a UInt64Array>,
 }
 
 impl<'a> Typed<'a> {
@@ -125,6 +127,10 @@ impl<'a> Typed<'a> {
             },
             command_writes: match &c.command_writes {
                 Some(array) => Some(array.as_list_opt()?),
+                None => None,
+            },
+            command_seq: match &c.command_seq {
+                Some(array) => Some(array.as_primitive_opt()?),
                 None => None,
             },
         })
@@ -251,6 +257,8 @@ struct PromotedMembers<'a> {
     verdict: Option<Cow<'a, str>>,
     #[serde(default)]
     row_count: Option<u64>,
+    #[serde(default)]
+    command_seq: Option<u64>,
     #[serde(borrow, default)]
     data: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -300,9 +308,21 @@ fn promoted_match(
     let row_count = (!c.row_count.is_null(row)).then(|| c.row_count.value(row));
     let terminal = (!c.terminal_data.is_null(row)).then(|| c.terminal_data.value(row));
     let lists_null = |lists: Option<&GenericListArray<i32>>| lists.is_none_or(|l| l.is_null(row));
+    // `None` where the file has no `command_seq` column: nothing to compare.
+    let command_seq = c
+        .command_seq
+        .map(|seqs| (!seqs.is_null(row)).then(|| seqs.value(row)));
+    let answers_a_command = matches!(
+        kind,
+        EventKind::PolicyDecided | EventKind::ApprovalRequested | EventKind::ResultReturned
+    );
+    if !answers_a_command && command_seq.is_some_and(|seq| seq.is_some()) {
+        return false;
+    }
     let promoted_kind = matches!(
         kind,
         EventKind::CommandReceived
+            | EventKind::ApprovalRequested
             | EventKind::PolicyDecided
             | EventKind::ResultReturned
             | EventKind::TerminalOutput
@@ -322,6 +342,11 @@ fn promoted_match(
     let Ok(members) = serde_json::from_str::<PromotedMembers<'_>>(body) else {
         return false;
     };
+    if answers_a_command
+        && command_seq.is_some_and(|seq| seq.is_none() || seq != members.command_seq)
+    {
+        return false;
+    }
     match kind {
         EventKind::CommandReceived => {
             let summary = members.summary.as_ref();
@@ -332,6 +357,9 @@ fn promoted_match(
                 && verdict.is_none()
                 && row_count.is_none()
                 && terminal.is_none()
+        }
+        EventKind::ApprovalRequested => {
+            command_text.is_none() && verdict.is_none() && row_count.is_none() && terminal.is_none()
         }
         EventKind::PolicyDecided => {
             verdict.is_some()
