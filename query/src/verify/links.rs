@@ -139,9 +139,11 @@ impl<'a> Typed<'a> {
 
 /// Scratch space reused from row to row.
 #[derive(Default)]
-struct Scratch {
+struct Scratch<'a> {
     canonical: String,
     base64: String,
+    agents: Vec<&'a str>,
+    groups: Vec<&'a str>,
 }
 
 /// Every row of `batch`, in row order: a hashed link where the fast path verifies it, the
@@ -198,7 +200,7 @@ fn items<'a>(lists: &'a GenericListArray<i32>, row: usize, out: &mut Vec<&'a str
 }
 
 /// The row as a verified link, or `None` for the typed path.
-fn fast(c: &Typed<'_>, row: usize, scratch: &mut Scratch) -> Option<HashedLink> {
+fn fast<'a>(c: &Typed<'a>, row: usize, scratch: &mut Scratch<'a>) -> Option<HashedLink> {
     let kind_name = text(c.kind, row)?;
     let kind = EventKind::from_str(kind_name).ok()?;
     if matches!(kind, EventKind::SessionEnded | EventKind::ArchivePruned)
@@ -213,20 +215,21 @@ fn fast(c: &Typed<'_>, row: usize, scratch: &mut Scratch) -> Option<HashedLink> 
     if !c.prev.is_null(row) && prev.is_none() {
         return None;
     }
-    let mut agents = Vec::new();
-    items(c.actor_agents, row, &mut agents)?;
-    let mut groups = Vec::new();
-    items(c.actor_groups, row, &mut groups)?;
+    scratch.agents.clear();
+    items(c.actor_agents, row, &mut scratch.agents)?;
+    scratch.groups.clear();
+    items(c.actor_groups, row, &mut scratch.groups)?;
     let body = text(c.body, row)?;
+    let (seq, schema_version) = (c.seq.value(row), c.schema_version.value(row));
     let envelope = ArchivedEnvelope {
-        schema_version: c.schema_version.value(row),
+        schema_version,
         id: text(c.event_id, row)?,
         session_id: session_text,
-        seq: c.seq.value(row),
+        seq,
         time: Timestamp::from_unix_nanos(c.time.value(row)),
         actor_subject: text(c.actor_subject, row)?,
-        actor_agents: &agents,
-        actor_groups: &groups,
+        actor_agents: &scratch.agents,
+        actor_groups: &scratch.groups,
         actor_issuer: text(c.actor_issuer, row)?,
         actor_token_id: text(c.actor_token_id, row),
         target_name: text(c.target_name, row)?,
@@ -240,8 +243,8 @@ fn fast(c: &Typed<'_>, row: usize, scratch: &mut Scratch) -> Option<HashedLink> 
     }
     promoted_match(c, row, kind, body, scratch).then_some(HashedLink {
         session_id,
-        seq: envelope.seq,
-        schema_version: envelope.schema_version,
+        seq,
+        schema_version,
         kind,
         prev,
         hash,
@@ -301,7 +304,7 @@ fn promoted_match(
     row: usize,
     kind: EventKind,
     body: &str,
-    scratch: &mut Scratch,
+    scratch: &mut Scratch<'_>,
 ) -> bool {
     let command_text = text(c.command_text, row);
     let verdict = text(c.verdict, row);
