@@ -144,6 +144,8 @@ struct Scratch<'a> {
     base64: String,
     agents: Vec<&'a str>,
     groups: Vec<&'a str>,
+    /// The last session id parsed: rows come sorted by session.
+    session: Option<(&'a str, Uuid)>,
 }
 
 /// Every row of `batch`, in row order: a hashed link where the fast path verifies it, the
@@ -209,7 +211,14 @@ fn fast<'a>(c: &Typed<'a>, row: usize, scratch: &mut Scratch<'a>) -> Option<Hash
         return None;
     }
     let session_text = text(c.session_id, row)?;
-    let session_id = Uuid::from_str(session_text).ok()?;
+    let session_id = match scratch.session {
+        Some((last, id)) if last == session_text => id,
+        _ => {
+            let id = Uuid::from_str(session_text).ok()?;
+            scratch.session = Some((session_text, id));
+            id
+        }
+    };
     let hash = digest(c.hash, row)?;
     let prev = digest(c.prev, row);
     if !c.prev.is_null(row) && prev.is_none() {
