@@ -220,7 +220,7 @@ pub fn verify(
     report.files = files.len() as u64;
     // Files are read and hashed on every core; chains are checked here, in log order.
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    read::in_order(&files, workers, |index, chunk| {
+    read::in_order(&files, keys, workers, |index, chunk| {
         let file = files
             .get(index)
             .ok_or(Error::Internal("a chunk of a file not in the list"))?;
@@ -298,7 +298,11 @@ pub fn verify(
                 continue;
             }
             let pushed = match &row {
-                Row::Hashed(link) => tracked.verifier.push_hashed(&link.link(), link.hash),
+                Row::Hashed(link) => {
+                    tracked
+                        .verifier
+                        .push_hashed(&link.link(), link.hash, link.seal.as_deref())
+                }
                 Row::Decoded(event) => tracked.verifier.push(event),
             };
             if let Err(broken) = pushed {

@@ -18,6 +18,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Duration;
 
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use schemas::PublicKeys;
 
 use super::links::{Checked, checked};
 use crate::Error;
@@ -42,6 +43,7 @@ pub(crate) enum Chunk {
 /// at the first `Err` of `each` and returns it.
 pub(crate) fn in_order(
     files: &[PartFile],
+    keys: &PublicKeys,
     workers: usize,
     mut each: impl FnMut(usize, Chunk) -> Result<(), Error>,
 ) -> Result<(), Error> {
@@ -53,7 +55,7 @@ pub(crate) fn in_order(
         for _ in 0..workers.max(1) {
             let send = send.clone();
             let (next, current, stop) = (&next, &current, &stop);
-            scope.spawn(move || work(files, next, current, stop, &send));
+            scope.spawn(move || work(files, keys, next, current, stop, &send));
         }
         drop(send);
         let outcome = deliver(files.len(), &receive, &current, &mut each);
@@ -107,6 +109,7 @@ fn deliver(
 /// One worker: takes the next file, reads it, sends its chunks and then `None`.
 fn work(
     files: &[PartFile],
+    keys: &PublicKeys,
     next: &AtomicUsize,
     current: &AtomicUsize,
     stop: &AtomicBool,
@@ -123,7 +126,7 @@ fn work(
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        if !read_file(file, |chunk| send.send((index, Some(chunk))).is_ok())
+        if !read_file(file, keys, |chunk| send.send((index, Some(chunk))).is_ok())
             || send.send((index, None)).is_err()
         {
             return;
@@ -132,7 +135,7 @@ fn work(
 }
 
 /// Reads one file, passing each chunk to `send`; `false` once `send` refuses one.
-fn read_file(file: &PartFile, mut send: impl FnMut(Chunk) -> bool) -> bool {
+fn read_file(file: &PartFile, keys: &PublicKeys, mut send: impl FnMut(Chunk) -> bool) -> bool {
     let reader = File::open(&file.path)
         .map_err(|e| e.to_string())
         .and_then(|f| ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| e.to_string()))
@@ -147,7 +150,7 @@ fn read_file(file: &PartFile, mut send: impl FnMut(Chunk) -> bool) -> bool {
     };
     for batch in reader {
         let chunk = match batch {
-            Ok(batch) => match checked(&batch) {
+            Ok(batch) => match checked(&batch, keys) {
                 Ok(rows) => Chunk::Rows(rows),
                 Err(error) => {
                     send(Chunk::Failed(error));

@@ -14,7 +14,7 @@ use crate::body::EventKind;
 use crate::canonical::CanonicalError;
 use crate::digest::Digest;
 use crate::event::{Event, SCHEMA_VERSION};
-use crate::seal::{KeyId, PublicKeys, Seal, SealError};
+use crate::seal::{KeyId, PublicKeys, Seal, SealCheck, SealError};
 
 /// Verifies one session's events as they arrive, in seq order, without holding them.
 ///
@@ -53,25 +53,33 @@ impl<'k> ChainVerifier<'k> {
             hash: event.hash,
             seal: event.seal.as_ref(),
         };
-        self.push_link(&link, || event.compute_hash())
+        self.push_link(&link, || event.compute_hash(), None)
     }
 
     /// Checks the next event, given as its links and the hash already recomputed from its
-    /// canonical bytes (e.g. with [`ArchivedEnvelope`](crate::event::ArchivedEnvelope)). The
-    /// checks are those of [`ChainVerifier::push`], in the same order.
-    pub fn push_hashed(&mut self, link: &Link<'_>, computed: Digest) -> Result<(), ChainBreak> {
-        self.push_link(link, || Ok(computed))
+    /// canonical bytes (e.g. with [`ArchivedEnvelope`](crate::event::ArchivedEnvelope)), and,
+    /// for a sealed event, optionally its seal checked ahead ([`PublicKeys::check`]; used only
+    /// if taken over this very seal, event and key, else the seal is verified here). The checks
+    /// are those of [`ChainVerifier::push`], in the same order.
+    pub fn push_hashed(
+        &mut self,
+        link: &Link<'_>,
+        computed: Digest,
+        seal_check: Option<&SealCheck>,
+    ) -> Result<(), ChainBreak> {
+        self.push_link(link, || Ok(computed), seal_check)
     }
 
     fn push_link(
         &mut self,
         link: &Link<'_>,
         compute_hash: impl FnOnce() -> Result<Digest, CanonicalError>,
+        seal_check: Option<&SealCheck>,
     ) -> Result<(), ChainBreak> {
         if let Some(broken) = &self.broken {
             return Err(broken.clone());
         }
-        match self.check(link, compute_hash) {
+        match self.check(link, compute_hash, seal_check) {
             Ok(()) => {
                 // Saturation needs 2^64 - 1 verified events; it only keeps this panic-free.
                 self.next_seq = self.next_seq.saturating_add(1);
@@ -124,6 +132,7 @@ impl<'k> ChainVerifier<'k> {
         &self,
         event: &Link<'_>,
         compute_hash: impl FnOnce() -> Result<Digest, CanonicalError>,
+        seal_check: Option<&SealCheck>,
     ) -> Result<(), BreakKind> {
         if event.session_id != self.session_id {
             return Err(BreakKind::MixedSession {
@@ -157,19 +166,29 @@ impl<'k> ChainVerifier<'k> {
                 found: event.prev,
             });
         }
-        self.check_seal(event)
+        self.check_seal(event, seal_check)
     }
 
-    fn check_seal(&self, event: &Link<'_>) -> Result<(), BreakKind> {
+    fn check_seal(
+        &self,
+        event: &Link<'_>,
+        seal_check: Option<&SealCheck>,
+    ) -> Result<(), BreakKind> {
         match (event.seal, event.kind) {
             (None, EventKind::SessionEnded) => Err(BreakKind::SealMissing),
             (None, _) => Ok(()),
             (Some(_), kind) if kind != EventKind::SessionEnded => {
                 Err(BreakKind::UnexpectedSeal { kind })
             }
-            (Some(seal), _) => self
-                .keys
-                .verify(seal, event.session_id, event.seq, &event.hash)
+            (Some(seal), _) => seal_check
+                .and_then(|check| {
+                    self.keys
+                        .recall(check, seal, event.session_id, event.seq, &event.hash)
+                })
+                .unwrap_or_else(|| {
+                    self.keys
+                        .verify(seal, event.session_id, event.seq, &event.hash)
+                })
                 .map_err(|err| match err {
                     SealError::UnknownKey(key_id) => BreakKind::UnknownKey { key_id },
                     SealError::InvalidSignature(key_id) => BreakKind::SealInvalid { key_id },
