@@ -13,6 +13,8 @@
 //!
 //! Not here: deciding what a mismatch means (`chain`), reading the columns (the query crate).
 
+use sha2::{Digest as _, Sha256};
+
 use crate::canonical::write_string;
 use crate::digest::Digest;
 use crate::time::Timestamp;
@@ -58,6 +60,27 @@ impl ArchivedEnvelope<'_> {
     /// the hash it goes into is.
     pub fn write_canonical(&self, body_json: &str, out: &mut String) {
         out.clear();
+        self.write_head(out);
+        out.push_str(body_json);
+        self.write_tail(out);
+    }
+
+    /// SHA-256 of [`ArchivedEnvelope::write_canonical`]'s bytes, fed to the hash in three
+    /// pieces so the body is never copied; `scratch` is reused.
+    pub fn hash(&self, body_json: &str, scratch: &mut String) -> Digest {
+        let mut hasher = Sha256::new();
+        scratch.clear();
+        self.write_head(scratch);
+        hasher.update(scratch.as_bytes());
+        hasher.update(body_json.as_bytes());
+        scratch.clear();
+        self.write_tail(scratch);
+        hasher.update(scratch.as_bytes());
+        Digest::from_bytes(hasher.finalize().into())
+    }
+
+    /// The members before the body, up to `"body":`.
+    fn write_head(&self, out: &mut String) {
         // Members sorted by UTF-16 code units (all names are ASCII, so byte order).
         out.push_str(r#"{"actor":{"agents":"#);
         write_list(out, self.actor_agents);
@@ -70,7 +93,10 @@ impl ArchivedEnvelope<'_> {
         out.push_str(r#","token_id":"#);
         write_optional(out, self.actor_token_id);
         out.push_str(r#"},"body":"#);
-        out.push_str(body_json);
+    }
+
+    /// The members after the body, to the closing brace.
+    fn write_tail(&self, out: &mut String) {
         out.push_str(r#","client_addr":"#);
         write_optional(out, self.client_addr);
         out.push_str(r#","id":"#);
@@ -99,12 +125,6 @@ impl ArchivedEnvelope<'_> {
         out.push_str(r#"},"time":""#);
         self.time.write_canonical(out);
         out.push_str("\"}");
-    }
-
-    /// SHA-256 of [`ArchivedEnvelope::write_canonical`]'s bytes; `scratch` is reused.
-    pub fn hash(&self, body_json: &str, scratch: &mut String) -> Digest {
-        self.write_canonical(body_json, scratch);
-        Digest::sha256(scratch.as_bytes())
     }
 }
 
@@ -180,8 +200,11 @@ mod tests {
             prev: event.prev,
         };
         let mut out = String::new();
-        let hash = envelope.hash(&body, &mut out);
-        assert_eq!(hash, event.compute_hash().unwrap());
+        assert_eq!(
+            envelope.hash(&body, &mut out),
+            event.compute_hash().unwrap()
+        );
+        envelope.write_canonical(&body, &mut out);
         out
     }
 
