@@ -175,8 +175,7 @@ pub fn who_touched_sql(touch: &Touch) -> String {
     }
     let mut sql = format!(
         "WITH c AS (SELECT * FROM commands WHERE {narrow}), \
-         vs AS (SELECT session_id, command_seq, verdict FROM verdicts WHERE {verdict_narrow} \
-         AND session_id IN (SELECT session_id FROM c)) \
+         vs AS (SELECT session_id, command_seq, verdict FROM verdicts WHERE {verdict_narrow}) \
          SELECT c.time, c.human, c.agent, CASE WHEN {writes} THEN 'write' ELSE 'read' END AS access, \
          vs.verdict, c.text, c.session_id, c.seq FROM c LEFT JOIN vs \
          ON vs.session_id = c.session_id AND vs.command_seq = c.seq WHERE true"
