@@ -34,6 +34,9 @@ pub enum Error {
     /// An argument the caller gave is not usable.
     #[error("{0}")]
     Invalid(String),
+    /// A bug: something that cannot happen did (never caused by the archive's contents).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     /// Writing output failed.
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),

@@ -155,10 +155,11 @@ pub fn who_touched_sql(touch: &Touch) -> String {
         )
     };
     // Cheap filters on plain columns pick the candidate statements and their sessions' verdicts;
-    // bodies (JSON) are parsed only for those (the JSON functions are never pushed below them).
+    // reads, writes and the verdicts' command seqs are promoted columns (bodies are parsed only
+    // for files older than those, and only for the rows that survive the cheap filters).
     let target = literal(&touch.target);
     let mut narrow = format!("target = {target}");
-    let mut verdict_narrow = format!("kind = 'policy.decided' AND target_name = {target}");
+    let mut verdict_narrow = format!("target = {target}");
     if let Some(object) = &touch.object {
         let table = object.rsplit('.').next().unwrap_or(object).to_lowercase();
         let _ = write!(narrow, " AND strpos(lower(text), {}) > 0", literal(&table));
@@ -174,10 +175,7 @@ pub fn who_touched_sql(touch: &Touch) -> String {
     }
     let mut sql = format!(
         "WITH c AS (SELECT * FROM commands WHERE {narrow}), \
-         v AS (SELECT session_id, body, verdict FROM events WHERE {verdict_narrow} \
-         AND session_id IN (SELECT session_id FROM c)), \
-         vs AS (SELECT session_id, CAST(json_text(body, '/command_seq') AS BIGINT) AS command_seq, \
-         verdict FROM v) \
+         vs AS (SELECT session_id, command_seq, verdict FROM verdicts WHERE {verdict_narrow}) \
          SELECT c.time, c.human, c.agent, CASE WHEN {writes} THEN 'write' ELSE 'read' END AS access, \
          vs.verdict, c.text, c.session_id, c.seq FROM c LEFT JOIN vs \
          ON vs.session_id = c.session_id AND vs.command_seq = c.seq WHERE true"

@@ -34,30 +34,36 @@ pub struct RowProblem {
 pub type RowEvent = Result<Event, RowProblem>;
 
 /// The columns of an `events` batch, cast to the schema's types.
-struct Columns {
-    schema_version: ArrayRef,
-    event_id: ArrayRef,
-    session_id: ArrayRef,
-    seq: ArrayRef,
-    time: ArrayRef,
-    kind: ArrayRef,
-    actor_subject: ArrayRef,
-    actor_agents: ArrayRef,
-    actor_groups: ArrayRef,
-    actor_issuer: ArrayRef,
-    actor_token_id: ArrayRef,
-    target_name: ArrayRef,
-    target_protocol: ArrayRef,
-    client_addr: ArrayRef,
-    body: ArrayRef,
-    prev: ArrayRef,
-    hash: ArrayRef,
-    seal_key_id: ArrayRef,
-    seal_signature: ArrayRef,
-    command_text: ArrayRef,
-    verdict: ArrayRef,
-    row_count: ArrayRef,
-    terminal_data: ArrayRef,
+pub(crate) struct Columns {
+    pub(crate) schema_version: ArrayRef,
+    pub(crate) event_id: ArrayRef,
+    pub(crate) session_id: ArrayRef,
+    pub(crate) seq: ArrayRef,
+    pub(crate) time: ArrayRef,
+    pub(crate) kind: ArrayRef,
+    pub(crate) actor_subject: ArrayRef,
+    pub(crate) actor_agents: ArrayRef,
+    pub(crate) actor_groups: ArrayRef,
+    pub(crate) actor_issuer: ArrayRef,
+    pub(crate) actor_token_id: ArrayRef,
+    pub(crate) target_name: ArrayRef,
+    pub(crate) target_protocol: ArrayRef,
+    pub(crate) client_addr: ArrayRef,
+    pub(crate) body: ArrayRef,
+    pub(crate) prev: ArrayRef,
+    pub(crate) hash: ArrayRef,
+    pub(crate) seal_key_id: ArrayRef,
+    pub(crate) seal_signature: ArrayRef,
+    pub(crate) command_text: ArrayRef,
+    pub(crate) verdict: ArrayRef,
+    pub(crate) row_count: ArrayRef,
+    pub(crate) terminal_data: ArrayRef,
+    /// `None` in files written before the column was added.
+    pub(crate) command_reads: Option<ArrayRef>,
+    /// `None` in files written before the column was added.
+    pub(crate) command_writes: Option<ArrayRef>,
+    /// `None` in files written before the column was added.
+    pub(crate) command_seq: Option<ArrayRef>,
 }
 
 fn column(batch: &RecordBatch, name: &'static str, to: &DataType) -> Result<ArrayRef, Error> {
@@ -74,8 +80,21 @@ fn column(batch: &RecordBatch, name: &'static str, to: &DataType) -> Result<Arra
     })
 }
 
+/// A column appended to the schema later: absent from older files.
+fn optional(
+    batch: &RecordBatch,
+    name: &'static str,
+    to: &DataType,
+) -> Result<Option<ArrayRef>, Error> {
+    match batch.column_by_name(name) {
+        Some(_) => column(batch, name, to).map(Some),
+        None => Ok(None),
+    }
+}
+
 impl Columns {
-    fn of(batch: &RecordBatch) -> Result<Self, Error> {
+    /// The columns of `batch`, cast where the reader handed another type.
+    pub(crate) fn of(batch: &RecordBatch) -> Result<Self, Error> {
         use columns::*;
         let text = DataType::Utf8;
         let list = DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)));
@@ -104,16 +123,19 @@ impl Columns {
             verdict: column(batch, VERDICT, &text)?,
             row_count: column(batch, ROW_COUNT, &DataType::UInt64)?,
             terminal_data: column(batch, TERMINAL_DATA, &DataType::Binary)?,
+            command_reads: optional(batch, COMMAND_READS, &list)?,
+            command_writes: optional(batch, COMMAND_WRITES, &list)?,
+            command_seq: optional(batch, COMMAND_SEQ, &DataType::UInt64)?,
         })
     }
 }
 
-fn opt_text(array: &ArrayRef, row: usize) -> Option<&str> {
+pub(crate) fn opt_text(array: &ArrayRef, row: usize) -> Option<&str> {
     let strings = array.as_string::<i32>();
     (!strings.is_null(row)).then(|| strings.value(row))
 }
 
-fn text(array: &ArrayRef, row: usize) -> &str {
+pub(crate) fn text(array: &ArrayRef, row: usize) -> &str {
     opt_text(array, row).unwrap_or_default()
 }
 
@@ -129,7 +151,7 @@ fn list(array: &ArrayRef, row: usize) -> Vec<String> {
         .collect()
 }
 
-fn digest(array: &ArrayRef, row: usize) -> Option<Digest> {
+pub(crate) fn digest(array: &ArrayRef, row: usize) -> Option<Digest> {
     let bytes = array.as_fixed_size_binary();
     if bytes.is_null(row) {
         return None;
@@ -147,7 +169,8 @@ pub fn events(batch: &RecordBatch) -> Result<Vec<RowEvent>, Error> {
         .collect())
 }
 
-fn event(c: &Columns, row: usize) -> RowEvent {
+/// Row `row` as an event, decoding and checking every column.
+pub(crate) fn event(c: &Columns, row: usize) -> RowEvent {
     let seq = c.seq.as_primitive::<UInt64Type>().value(row);
     let session_id = Uuid::from_str(text(&c.session_id, row)).ok();
     let problem = |reason: String| RowProblem {
@@ -225,6 +248,15 @@ fn check_promoted(c: &Columns, row: usize, event: &Event) -> Result<(), String> 
         Some(columns::ROW_COUNT)
     } else if terminal != promoted.terminal_data {
         Some(columns::TERMINAL_DATA)
+    } else if !list_matches(c.command_reads.as_ref(), row, promoted.command_reads) {
+        Some(columns::COMMAND_READS)
+    } else if !list_matches(c.command_writes.as_ref(), row, promoted.command_writes) {
+        Some(columns::COMMAND_WRITES)
+    } else if c.command_seq.as_ref().is_some_and(|seqs| {
+        let seqs = seqs.as_primitive::<UInt64Type>();
+        (!seqs.is_null(row)).then(|| seqs.value(row)) != promoted.command_seq
+    }) {
+        Some(columns::COMMAND_SEQ)
     } else {
         None
     };
@@ -233,6 +265,30 @@ fn check_promoted(c: &Columns, row: usize, event: &Event) -> Result<(), String> 
             "the {name} column was altered: it differs from the hashed body"
         )),
         None => Ok(()),
+    }
+}
+
+/// Whether a list column's cell holds exactly `expected` (null for `None`); a file without
+/// the column has nothing to compare.
+fn list_matches(array: Option<&ArrayRef>, row: usize, expected: Option<&[String]>) -> bool {
+    let Some(array) = array else {
+        return true;
+    };
+    let lists = array.as_list::<i32>();
+    match expected {
+        None => lists.is_null(row),
+        Some(expected) => {
+            if lists.is_null(row) {
+                return false;
+            }
+            let items = lists.value(row);
+            let items = items.as_string::<i32>();
+            items.len() == expected.len()
+                && expected
+                    .iter()
+                    .enumerate()
+                    .all(|(i, item)| !items.is_null(i) && items.value(i) == item)
+        }
     }
 }
 

@@ -253,6 +253,80 @@ async fn who_touched_names_readers_and_writers_with_their_statements() {
     assert_eq!(ask("web-1", false).await.lines().count(), 1);
 }
 
+/// Rewrites the first `files` events files without `command_reads`, `command_writes` and
+/// `command_seq`, as files written before those columns were added.
+fn drop_command_lists(archive: &std::path::Path, files: usize) {
+    use parquet::arrow::ArrowWriter;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    for path in common::event_files(archive).into_iter().take(files) {
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap()).unwrap();
+        let schema = reader.schema().clone();
+        let keep: Vec<usize> = (0..schema.fields().len())
+            .filter(|&i| {
+                !["command_reads", "command_writes", "command_seq"]
+                    .contains(&schema.field(i).name().as_str())
+            })
+            .collect();
+        let batches: Vec<_> = reader.build().unwrap().map(Result::unwrap).collect();
+        let projected = std::sync::Arc::new(schema.project(&keep).unwrap());
+        let mut writer =
+            ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), projected, None).unwrap();
+        for batch in batches {
+            writer.write(&batch.project(&keep).unwrap()).unwrap();
+        }
+        writer.close().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_archive_written_before_the_promoted_command_columns_answers_the_same() {
+    let fixture = common::record(50).await;
+    let questions = [
+        "SELECT session_id, seq, action, reads, writes FROM commands ORDER BY session_id, seq",
+        "SELECT count(*) FROM events WHERE command_reads IS NOT NULL OR command_seq IS NOT NULL",
+        "SELECT * FROM verdicts ORDER BY session_id, seq",
+        "SELECT * FROM approvals ORDER BY session_id, seq",
+        "SELECT * FROM results ORDER BY session_id, seq",
+    ];
+    let touches = [
+        "orders-db.public.orders",
+        "orders-db",
+        "orders-db.public.customers",
+    ];
+    let answers = |archive: query::Archive| async move {
+        let ctx = query::context::open(&archive).await.unwrap();
+        let mut out = Vec::new();
+        for sql in questions {
+            out.push(csv(&ctx, sql).await);
+        }
+        for spec in touches {
+            for writes_only in [false, true] {
+                let mut touch = Touch::parse(spec).unwrap();
+                touch.writes_only = writes_only;
+                let rows = query::forensics::who_touched(&ctx, &touch).await.unwrap();
+                out.push(render(&rows, Format::Csv).unwrap());
+            }
+        }
+        out
+    };
+    let before = answers(fixture.archive()).await;
+    assert!(before[0].contains("public.orders"), "{}", before[0]);
+    assert!(before[2].contains(",allow,"), "{}", before[2]);
+    assert_ne!(before[1], "count(*)\n0\n", "the columns are written");
+    // One older file among newer ones, then only older files.
+    drop_command_lists(&fixture.archive, 1);
+    let mixed = answers(fixture.archive()).await;
+    assert_eq!(mixed[0], before[0]);
+    assert_eq!(mixed[2..], before[2..]);
+    assert_ne!(mixed[1], before[1], "one file was rewritten");
+    drop_command_lists(&fixture.archive, usize::MAX);
+    let after = answers(fixture.archive()).await;
+    assert_eq!(after[1], "count(*)\n0\n", "the columns read as nulls");
+    assert_eq!(after[0], before[0]);
+    assert_eq!(after[2..], before[2..]);
+}
+
 #[tokio::test]
 async fn show_prints_the_timeline_of_a_session() {
     let fixture = common::record(50).await;

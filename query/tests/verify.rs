@@ -486,3 +486,110 @@ async fn sessions_whose_days_retention_removed_are_pruned_not_missing() {
         (sessions, 1, recorded)
     );
 }
+
+fn replace_list(batch: RecordBatch, column: &str, row: usize, value: &[&str]) -> RecordBatch {
+    use datafusion::arrow::array::{ListBuilder, StringBuilder};
+    let index = batch.schema().index_of(column).unwrap();
+    let field = batch.schema().field(index).clone();
+    let datafusion::arrow::datatypes::DataType::List(item) = field.data_type() else {
+        panic!("{column} is a list");
+    };
+    let old = batch.column(index).as_list::<i32>().clone();
+    let mut new = ListBuilder::new(StringBuilder::new()).with_field(item.clone());
+    for i in 0..old.len() {
+        if i == row {
+            value.iter().for_each(|v| new.values().append_value(v));
+            new.append(true);
+        } else if old.is_null(i) {
+            new.append_null();
+        } else {
+            let items = old.value(i);
+            let items = items.as_string::<i32>();
+            (0..items.len()).for_each(|j| new.values().append_value(items.value(j)));
+            new.append(true);
+        }
+    }
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    columns[index] = Arc::new(new.finish());
+    RecordBatch::try_new(batch.schema(), columns).unwrap()
+}
+
+#[tokio::test]
+async fn a_changed_command_reads_column_is_named_though_it_is_not_hashed() {
+    let fixture = common::record(50).await;
+    let (path, row) = locate(&fixture.archive, common::ALICE_SQL, 2);
+    rewrite(&path, |b| {
+        replace_list(b, "command_reads", row, &["public.customers"])
+    });
+    let report = check(&fixture);
+    assert_eq!(report.findings.len(), 1, "{:#?}", report.findings);
+    let finding = &report.findings[0];
+    assert_eq!(
+        (finding.session_id, finding.seq),
+        (Some(common::ALICE_SQL), Some(2))
+    );
+    assert!(
+        finding
+            .to_string()
+            .contains("command_reads column was altered"),
+        "{finding}"
+    );
+}
+
+#[tokio::test]
+async fn a_changed_command_seq_column_is_named_though_it_is_not_hashed() {
+    use datafusion::arrow::array::UInt64Array;
+    let fixture = common::record(50).await;
+    let (path, row) = locate(&fixture.archive, common::ALICE_SQL, 3);
+    rewrite(&path, |b| {
+        let index = b.schema().index_of("command_seq").unwrap();
+        let old = b.column(index).as_primitive::<UInt64Type>().clone();
+        let new: UInt64Array = (0..old.len())
+            .map(|i| {
+                if i == row {
+                    Some(1)
+                } else {
+                    (!old.is_null(i)).then(|| old.value(i))
+                }
+            })
+            .collect();
+        let mut columns: Vec<ArrayRef> = b.columns().to_vec();
+        columns[index] = Arc::new(new);
+        RecordBatch::try_new(b.schema(), columns).unwrap()
+    });
+    let report = check(&fixture);
+    assert_eq!(report.findings.len(), 1, "{:#?}", report.findings);
+    let finding = &report.findings[0];
+    assert_eq!(
+        (finding.session_id, finding.seq),
+        (Some(common::ALICE_SQL), Some(3))
+    );
+    assert!(
+        finding
+            .to_string()
+            .contains("command_seq column was altered"),
+        "{finding}"
+    );
+}
+
+#[tokio::test]
+async fn an_archive_written_before_the_promoted_command_columns_verifies_clean() {
+    let fixture = common::record(5).await;
+    for path in common::event_files(&fixture.archive) {
+        rewrite(&path, |b| {
+            let keep: Vec<usize> = (0..b.num_columns())
+                .filter(|&i| {
+                    !["command_reads", "command_writes", "command_seq"]
+                        .contains(&b.schema().field(i).name().as_str())
+                })
+                .collect();
+            b.project(&keep).unwrap()
+        });
+        assert!(read(&path).column_by_name("command_reads").is_none());
+    }
+    let report = check(&fixture);
+    assert!(report.is_clean(), "{:#?}", report.findings);
+    let total: usize = fixture.events.iter().map(Vec::len).sum();
+    assert_eq!(report.events, total as u64);
+    assert_eq!((report.sealed, report.open), (3, 1));
+}

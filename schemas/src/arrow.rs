@@ -7,9 +7,12 @@
 //! Invariants: every envelope member has a column, and `body` holds the body's canonical JSON
 //! ([`encode_body`]), so a row carries everything its hash covers. [`decode_body`] accepts only
 //! canonical text, so the stored text is exactly what was hashed. The promoted columns
-//! (`command_text`, `verdict`, `row_count`, `terminal_data`) are copies of body fields for fast
-//! queries, defined by [`Promoted::of`]; they are not hashed, so a verifier compares them with
-//! `Promoted::of` of the decoded body. Each field carries a `description` in its metadata.
+//! (`command_text`, `verdict`, `row_count`, `terminal_data`, `command_reads`,
+//! `command_writes`, `command_seq`) are copies of body fields for fast queries, defined by [`Promoted::of`];
+//! they are not hashed, so a verifier compares them with `Promoted::of` of the decoded body.
+//! New columns are only ever appended, nullable: files written before one was added lack it,
+//! and readers take it as null there (a verifier has nothing to compare). Each field carries a
+//! `description` in its metadata.
 //!
 //! Not here: writing Parquet (recorder), partitioning and file naming (recorder), queries (query).
 
@@ -71,6 +74,12 @@ pub mod columns {
     pub const ROW_COUNT: &str = "row_count";
     /// `terminal_data`: promoted from `terminal.output` and `terminal.input`.
     pub const TERMINAL_DATA: &str = "terminal_data";
+    /// `command_reads`: promoted from `command.received` `summary.reads`.
+    pub const COMMAND_READS: &str = "command_reads";
+    /// `command_writes`: promoted from `command.received` `summary.writes`.
+    pub const COMMAND_WRITES: &str = "command_writes";
+    /// `command_seq`: promoted from `policy.decided`, `approval.requested`, `result.returned`.
+    pub const COMMAND_SEQ: &str = "command_seq";
 }
 
 /// The metadata key under which each field's description is stored.
@@ -220,6 +229,24 @@ pub fn events_schema() -> SchemaRef {
             true,
             "Promoted: terminal.output and terminal.input bytes.",
         ),
+        field(
+            COMMAND_READS,
+            list_of_text(),
+            true,
+            "Promoted: command.received summary.reads (null without a summary; absent from files written before it).",
+        ),
+        field(
+            COMMAND_WRITES,
+            list_of_text(),
+            true,
+            "Promoted: command.received summary.writes (null without a summary; absent from files written before it).",
+        ),
+        field(
+            COMMAND_SEQ,
+            DataType::UInt64,
+            true,
+            "Promoted: the seq of the command a policy.decided, approval.requested or result.returned answers (absent from files written before it).",
+        ),
     ]))
 }
 
@@ -241,6 +268,13 @@ pub struct Promoted<'a> {
     pub row_count: Option<u64>,
     /// `terminal_data`: the bytes of a `terminal.output` or `terminal.input`.
     pub terminal_data: Option<&'a [u8]>,
+    /// `command_reads`: the objects a `command.received` reads, when it has a summary.
+    pub command_reads: Option<&'a [String]>,
+    /// `command_writes`: the objects a `command.received` writes, when it has a summary.
+    pub command_writes: Option<&'a [String]>,
+    /// `command_seq`: the command a `policy.decided`, `approval.requested` or
+    /// `result.returned` answers.
+    pub command_seq: Option<u64>,
 }
 
 impl<'a> Promoted<'a> {
@@ -248,9 +282,24 @@ impl<'a> Promoted<'a> {
     pub fn of(body: &'a EventBody) -> Self {
         let mut promoted = Promoted::default();
         match body {
-            EventBody::CommandReceived(command) => promoted.command_text = Some(&command.text),
-            EventBody::PolicyDecided(decision) => promoted.verdict = Some(decision.verdict),
-            EventBody::ResultReturned(result) => promoted.row_count = Some(result.row_count),
+            EventBody::CommandReceived(command) => {
+                promoted.command_text = Some(&command.text);
+                if let Some(summary) = &command.summary {
+                    promoted.command_reads = Some(&summary.reads);
+                    promoted.command_writes = Some(&summary.writes);
+                }
+            }
+            EventBody::PolicyDecided(decision) => {
+                promoted.verdict = Some(decision.verdict);
+                promoted.command_seq = Some(decision.command_seq);
+            }
+            EventBody::ApprovalRequested(request) => {
+                promoted.command_seq = Some(request.command_seq)
+            }
+            EventBody::ResultReturned(result) => {
+                promoted.row_count = Some(result.row_count);
+                promoted.command_seq = Some(result.command_seq);
+            }
             EventBody::TerminalOutput(data) | EventBody::TerminalInput(data) => {
                 promoted.terminal_data = Some(&data.data);
             }

@@ -104,8 +104,15 @@ fn write_object(out: &mut String, members: &Map<String, Value>) -> Result<(), Ca
     Ok(())
 }
 
-fn write_string(out: &mut String, text: &str) {
+/// Writes `text` as a canonical JSON string (quoted and escaped).
+pub(crate) fn write_string(out: &mut String, text: &str) {
     out.push('"');
+    // Most text needs no escape at all: one pass the compiler can vectorise decides that.
+    if !text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(text);
+        out.push('"');
+        return;
+    }
     // Copy runs that need no escaping in one go: event text is mostly plain.
     let mut plain_from = 0;
     for (at, byte) in text.bytes().enumerate() {

@@ -66,14 +66,19 @@ impl Digest {
 
     /// Lowercase hex, 64 characters.
     pub fn to_hex(&self) -> String {
+        let mut out = String::with_capacity(64);
+        self.write_hex(&mut out);
+        out
+    }
+
+    /// Appends the 64 lowercase hex digits to `out`.
+    pub fn write_hex(&self, out: &mut String) {
         // Every event carries two digests: a table beats the general encoder's char iterator.
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(64);
         for byte in self.0 {
             out.push(char::from(DIGITS[usize::from(byte >> 4)]));
             out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
         }
-        out
     }
 }
 

@@ -108,7 +108,10 @@ impl<'de> Deserialize<'de> for Event {
     }
 }
 
+mod archived;
 mod wire;
+
+pub use archived::ArchivedEnvelope;
 
 #[cfg(test)]
 mod tests;

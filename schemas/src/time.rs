@@ -88,6 +88,64 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// Appends the wire text (what `Display` writes: RFC 3339, UTC, nine fractional digits,
+    /// `Z`) to `out`, computed directly: this runs once per event when an archive is verified.
+    pub fn write_canonical(self, out: &mut String) {
+        const NANOS: i64 = 1_000_000_000;
+        let seconds = self.0.div_euclid(NANOS);
+        let nanos = self.0.rem_euclid(NANOS);
+        let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+        let (year, month, day) = civil_from_days(days);
+        // i64 nanoseconds span the years 1677..=2262: always four digits.
+        push_digits(out, year, 4);
+        out.push('-');
+        push_digits(out, month, 2);
+        out.push('-');
+        push_digits(out, day, 2);
+        out.push('T');
+        push_digits(out, second_of_day / 3_600, 2);
+        out.push(':');
+        push_digits(out, second_of_day / 60 % 60, 2);
+        out.push(':');
+        push_digits(out, second_of_day % 60, 2);
+        out.push('.');
+        push_digits(out, nanos, 9);
+        out.push('Z');
+    }
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Appends `value` (non-negative) as exactly `width` decimal digits, zero-padded.
+fn push_digits(out: &mut String, value: i64, width: u32) {
+    let mut divisor = 10_i64.pow(width.saturating_sub(1));
+    let mut rest = value.rem_euclid(divisor * 10);
+    while divisor > 0 {
+        let digit = u8::try_from(rest / divisor).unwrap_or(0);
+        out.push(char::from(b'0' + digit));
+        rest %= divisor;
+        divisor /= 10;
+    }
+}
+
 impl TryFrom<DateTime<Utc>> for Timestamp {
     type Error = TimestampError;
 
@@ -190,6 +248,36 @@ mod tests {
             Timestamp::from_unix_nanos(-1).to_string(),
             "1969-12-31T23:59:59.999999999Z"
         );
+    }
+
+    #[test]
+    fn write_canonical_is_display() {
+        let mut samples = vec![
+            i64::MIN,
+            i64::MIN + 1,
+            -86_400_000_000_001,
+            -1,
+            0,
+            1,
+            951_782_400_000_000_000,
+            1_709_164_799_999_999_999,
+            1_795_000_000_123_456_789,
+            i64::MAX - 1,
+            i64::MAX,
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            samples.push(i64::from_ne_bytes(seed.to_ne_bytes()));
+        }
+        for nanos in samples {
+            let time = Timestamp::from_unix_nanos(nanos);
+            let mut text = String::new();
+            time.write_canonical(&mut text);
+            assert_eq!(text, time.to_string(), "{nanos}");
+        }
     }
 
     #[test]

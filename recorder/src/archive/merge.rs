@@ -4,7 +4,8 @@
 //! only the head row of each, never the whole run in memory: [`SortedMerge`] keeps one batch
 //! per input and a heap of their head rows, and yields batches of up to [`BATCH_ROWS`] rows in
 //! (session, seq) order. Rows with equal keys (which a consistent archive never has) come out
-//! in input order. Not here: choosing the inputs (`compaction`), writing (`write`).
+//! in input order. Files written before a column was appended to the `events` schema are read
+//! with that column as nulls. Not here: choosing the inputs (`compaction`), writing (`write`).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -48,6 +49,7 @@ impl Input {
             if batch.num_rows() == 0 {
                 continue;
             }
+            let batch = widen(batch)?;
             let column = |name| {
                 batch
                     .column_by_name(name)
@@ -82,6 +84,32 @@ impl Input {
     fn exhausted(&self) -> bool {
         self.row >= self.batch.num_rows()
     }
+}
+
+/// `batch` with the `events` columns appended since its file was written, as nulls: files
+/// from before a column was added merge with newer ones into the current schema. A batch
+/// that is not a prefix of the `events` schema is returned as it is.
+fn widen(batch: RecordBatch) -> Result<RecordBatch, Error> {
+    let current = schemas::arrow::events_schema();
+    let have = batch.schema();
+    let (old, all) = (have.fields(), current.fields());
+    let is_prefix = old.len() < all.len()
+        && old
+            .iter()
+            .zip(all.iter())
+            .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type())
+        && all.iter().skip(old.len()).all(|f| f.is_nullable());
+    if !is_prefix {
+        return Ok(batch);
+    }
+    let mut arrays = batch.columns().to_vec();
+    for field in all.iter().skip(old.len()) {
+        arrays.push(arrow_array::new_null_array(
+            field.data_type(),
+            batch.num_rows(),
+        ));
+    }
+    RecordBatch::try_new(current, arrays).map_err(|e| Error::encode("widening an older file", e))
 }
 
 /// The rows of several sorted files, merged in (session, seq) order.
@@ -167,5 +195,83 @@ impl SortedMerge {
             self.heap.push(Reverse((input.key(), index)));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is the test's failure
+
+    use std::fs::File;
+
+    use parquet::arrow::ArrowWriter;
+    use schemas::body::{CommandReceived, CommandSummary};
+    use schemas::{Actor, ChainBuilder, EventBody, Protocol, SessionContext, Target, Timestamp};
+
+    use super::*;
+    use crate::encode::{EventRow, events};
+
+    fn commands(count: usize) -> Vec<EventRow> {
+        let mut chain = ChainBuilder::new(SessionContext {
+            session_id: uuid::Uuid::now_v7(),
+            actor: Actor::unauthenticated("alice"),
+            target: Target {
+                name: "orders-db".into(),
+                protocol: Protocol::Postgres,
+            },
+            client_addr: None,
+        });
+        (0..count)
+            .map(|_| {
+                let body = EventBody::CommandReceived(CommandReceived {
+                    protocol: Protocol::Postgres,
+                    text: "SELECT * FROM orders".into(),
+                    summary: Some(CommandSummary {
+                        action: "sql:select".into(),
+                        reads: vec!["public.orders".into()],
+                        ..CommandSummary::default()
+                    }),
+                    parameters: vec![],
+                });
+                let event = chain.next(Timestamp::now(), body).unwrap();
+                let body = schemas::arrow::encode_body(&event.body).unwrap();
+                EventRow { event, body }
+            })
+            .collect()
+    }
+
+    fn write(path: &std::path::Path, batch: &RecordBatch) {
+        let mut writer =
+            ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
+        writer.write(batch).unwrap();
+        writer.close().unwrap();
+    }
+
+    #[test]
+    fn files_from_before_a_column_was_appended_merge_with_newer_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old_rows, new_rows) = (commands(3), commands(2));
+        let full = |rows: &[EventRow]| events::batch(&rows.iter().collect::<Vec<_>>()).unwrap();
+        // A file of the schema before `command_reads`, `command_writes` and `command_seq`.
+        let old = full(&old_rows);
+        let before = old.num_columns() - 3;
+        let old = old.project(&(0..before).collect::<Vec<_>>()).unwrap();
+        let (old_path, new_path) = (
+            dir.path().join("old.parquet"),
+            dir.path().join("new.parquet"),
+        );
+        write(&old_path, &old);
+        write(&new_path, &full(&new_rows));
+
+        let mut merge = SortedMerge::open(&[old_path, new_path]).unwrap();
+        let mut rows = 0;
+        let mut nulls = 0;
+        while let Some(batch) = merge.next_batch().unwrap() {
+            assert_eq!(batch.schema(), schemas::arrow::events_schema());
+            let reads = batch.column_by_name(columns::COMMAND_READS).unwrap();
+            rows += batch.num_rows();
+            nulls += reads.null_count();
+        }
+        assert_eq!((rows, nulls), (5, 3));
     }
 }

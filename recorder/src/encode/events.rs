@@ -50,6 +50,11 @@ pub fn batch(rows: &[&EventRow]) -> Result<RecordBatch, Error> {
     let mut verdict = StringBuilder::new();
     let mut row_count = UInt64Builder::with_capacity(n);
     let mut terminal_data = BinaryBuilder::new();
+    let mut command_reads = ListBuilder::new(StringBuilder::new())
+        .with_field(list_item(&schema, columns::COMMAND_READS)?);
+    let mut command_writes = ListBuilder::new(StringBuilder::new())
+        .with_field(list_item(&schema, columns::COMMAND_WRITES)?);
+    let mut command_seq = UInt64Builder::with_capacity(n);
 
     for row in rows {
         let event = &row.event;
@@ -100,6 +105,9 @@ pub fn batch(rows: &[&EventRow]) -> Result<RecordBatch, Error> {
         verdict.append_option(promoted.verdict.map(|v| v.as_str()));
         row_count.append_option(promoted.row_count);
         terminal_data.append_option(promoted.terminal_data);
+        append_list(&mut command_reads, promoted.command_reads);
+        append_list(&mut command_writes, promoted.command_writes);
+        command_seq.append_option(promoted.command_seq);
     }
 
     let columns: Vec<ArrayRef> = vec![
@@ -126,8 +134,24 @@ pub fn batch(rows: &[&EventRow]) -> Result<RecordBatch, Error> {
         Arc::new(verdict.finish()),
         Arc::new(row_count.finish()),
         Arc::new(terminal_data.finish()),
+        Arc::new(command_reads.finish()),
+        Arc::new(command_writes.finish()),
+        Arc::new(command_seq.finish()),
     ];
     RecordBatch::try_new(schema, columns).map_err(|e| Error::encode("an events batch", e))
+}
+
+/// Appends a list of text, or a null list.
+fn append_list(list: &mut ListBuilder<StringBuilder>, items: Option<&[String]>) {
+    match items {
+        Some(items) => {
+            for item in items {
+                list.values().append_value(item);
+            }
+            list.append(true);
+        }
+        None => list.append_null(),
+    }
 }
 
 /// Appends a seal's key id and signature, or two nulls: the `events` and `sessions` tables

@@ -145,6 +145,10 @@ fn the_events_batch_has_the_archive_schema_and_promoted_columns() {
     assert_eq!(command.value(1), "DELETE FROM orders");
     let verdict = column(schemas::arrow::columns::VERDICT);
     assert_eq!(verdict.as_string::<i32>().value(2), "block");
+    let command_seq = column(schemas::arrow::columns::COMMAND_SEQ);
+    let command_seq = command_seq.as_primitive::<UInt64Type>();
+    assert_eq!(command_seq.value(2), 1);
+    assert_eq!(command_seq.null_count(), 3);
     let terminal = column(schemas::arrow::columns::TERMINAL_DATA);
     assert_eq!(terminal.as_binary::<i32>().value(3), &[0, 159, 255, b'\n']);
     let seq = column(schemas::arrow::columns::SEQ);
@@ -170,4 +174,51 @@ fn the_quarantine_batch_keeps_the_bytes() {
         .column_by_name(quarantine::columns::REASON)
         .expect("reason");
     assert_eq!(reason.as_string::<i32>().value(0), "not_json");
+}
+
+#[test]
+fn a_commands_reads_and_writes_are_lists_and_null_elsewhere() {
+    let mut events = session();
+    let EventBody::CommandReceived(command) = &mut events[1].body else {
+        panic!("seq 1 is the command");
+    };
+    command.summary = Some(schemas::body::CommandSummary {
+        action: "sql:insert".into(),
+        reads: vec!["public.customers".into()],
+        writes: vec!["public.orders".into(), "audit".into()],
+        functions: vec![],
+        statements: 1,
+    });
+    let mut unsummarised = events[1].clone();
+    let EventBody::CommandReceived(bare) = &mut unsummarised.body else {
+        panic!("a command");
+    };
+    bare.summary = None;
+    events.push(unsummarised);
+    let rows = rows(&events);
+    let order: Vec<&EventRow> = rows.iter().collect();
+    let batch = events::batch(&order).expect("batch");
+    let list = |name: &str, row: usize| -> Option<Vec<String>> {
+        let lists = batch.column_by_name(name).expect(name).as_list::<i32>();
+        (!lists.is_null(row)).then(|| {
+            let items = lists.value(row);
+            let items = items.as_string::<i32>();
+            (0..items.len())
+                .map(|i| items.value(i).to_owned())
+                .collect()
+        })
+    };
+    use schemas::arrow::columns::{COMMAND_READS, COMMAND_WRITES};
+    assert_eq!(
+        list(COMMAND_READS, 1),
+        Some(vec!["public.customers".into()])
+    );
+    assert_eq!(
+        list(COMMAND_WRITES, 1),
+        Some(vec!["public.orders".into(), "audit".into()])
+    );
+    for row in [0, 2, 3, 4] {
+        assert_eq!(list(COMMAND_READS, row), None, "row {row}");
+        assert_eq!(list(COMMAND_WRITES, row), None, "row {row}");
+    }
 }

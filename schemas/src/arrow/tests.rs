@@ -39,6 +39,9 @@ fn field_list_is_pinned() {
         ("verdict", "Utf8", true),
         ("row_count", "UInt64", true),
         ("terminal_data", "Binary", true),
+        ("command_reads", "List(Utf8)", true),
+        ("command_writes", "List(Utf8)", true),
+        ("command_seq", "UInt64", true),
     ];
     let expected: Vec<(&str, String, bool)> = expected
         .into_iter()
@@ -80,14 +83,22 @@ fn promoted_columns_come_from_their_kinds() {
         let expected = match &body {
             EventBody::CommandReceived(c) => Promoted {
                 command_text: Some(&c.text),
+                command_reads: c.summary.as_ref().map(|s| &s.reads[..]),
+                command_writes: c.summary.as_ref().map(|s| &s.writes[..]),
                 ..Promoted::default()
             },
             EventBody::PolicyDecided(p) => Promoted {
                 verdict: Some(p.verdict),
+                command_seq: Some(p.command_seq),
+                ..Promoted::default()
+            },
+            EventBody::ApprovalRequested(a) => Promoted {
+                command_seq: Some(a.command_seq),
                 ..Promoted::default()
             },
             EventBody::ResultReturned(r) => Promoted {
                 row_count: Some(r.row_count),
+                command_seq: Some(r.command_seq),
                 ..Promoted::default()
             },
             EventBody::TerminalOutput(t) | EventBody::TerminalInput(t) => Promoted {

@@ -20,7 +20,7 @@ mod verifier;
 
 pub use builder::{ChainBuilder, ChainError, SessionContext};
 pub use report::{BreakKind, ChainBreak, SessionReport, SessionStatus};
-pub use verifier::{ChainVerifier, verify_session};
+pub use verifier::{ChainVerifier, Link, verify_session};
 
 #[cfg(test)]
 mod tests;

@@ -451,3 +451,90 @@ fn break_messages_name_session_and_seq() {
         )
     );
 }
+
+fn link(event: &Event) -> Link<'_> {
+    Link {
+        session_id: event.session_id,
+        seq: event.seq,
+        schema_version: event.schema_version,
+        kind: event.kind(),
+        prev: event.prev,
+        hash: event.hash,
+        seal: event.seal.as_ref(),
+    }
+}
+
+/// Pushes `events` with precomputed hashes, the last one's seal checked by `checked_by`.
+fn push_hashed_with(
+    events: &[Event],
+    keys: &PublicKeys,
+    checked_by: &PublicKeys,
+) -> Result<SessionReport, ChainBreak> {
+    let mut verifier = ChainVerifier::new(events[0].session_id, keys);
+    for event in events {
+        let check = event
+            .seal
+            .as_ref()
+            .map(|seal| checked_by.check(seal, event.session_id, event.seq, &event.hash));
+        verifier.push_hashed(&link(event), event.compute_hash().unwrap(), check.as_ref())?;
+    }
+    verifier.finish()
+}
+
+#[test]
+fn push_hashed_agrees_with_push() {
+    let keys = PublicKeys::from(&key());
+    let events = sealed_session();
+    assert_eq!(
+        push_hashed_with(&events, &keys, &keys),
+        verify_session(&events, &keys)
+    );
+    let mut forged = events.clone();
+    let last = forged.last_mut().unwrap();
+    last.seal = Some(SealingKey::from_seed(&[9; 32]).seal(last.session_id, last.seq, &last.hash));
+    assert_eq!(
+        push_hashed_with(&forged, &keys, &keys),
+        verify_session(&forged, &keys)
+    );
+}
+
+#[test]
+fn a_seal_check_is_trusted_only_for_the_keys_and_event_it_was_taken_with() {
+    let keys = PublicKeys::from(&key());
+    let events = sealed_session();
+    // A forger's key set under the same id cannot vouch for a forged seal.
+    let forger = SealingKey::from_seed(&[9; 32]);
+    let mut forged = events.clone();
+    let last = forged.last_mut().unwrap();
+    let mut seal = forger.seal(last.session_id, last.seq, &last.hash);
+    seal.key_id = key().key_id().clone();
+    last.seal = Some(seal);
+    let mut forger_keys = PublicKeys::new();
+    let forged_id = forger_keys.insert(forger.verifying_key());
+    assert_ne!(&forged_id, key().key_id());
+    let broken = push_hashed_with(&forged, &keys, &keys).unwrap_err();
+    assert!(
+        matches!(broken.kind, BreakKind::SealInvalid { .. }),
+        "{broken:?}"
+    );
+    let broken = push_hashed_with(&forged, &keys, &forger_keys).unwrap_err();
+    assert!(
+        matches!(broken.kind, BreakKind::SealInvalid { .. }),
+        "{broken:?}"
+    );
+    // A check taken on another event is not used for this one.
+    let last = events.last().unwrap();
+    let other = keys.check(
+        last.seal.as_ref().unwrap(),
+        last.session_id,
+        last.seq + 1,
+        &last.hash,
+    );
+    let mut verifier = ChainVerifier::new(last.session_id, &keys);
+    for event in &events[..events.len() - 1] {
+        verifier.push(event).unwrap();
+    }
+    verifier
+        .push_hashed(&link(last), last.hash, Some(&other))
+        .unwrap();
+}

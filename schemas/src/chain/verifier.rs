@@ -3,15 +3,18 @@
 //! `blastwall verify` and the query crate feed archived sessions through these; the streaming
 //! form holds only the last hash, so a session read from Parquet batch by batch never has to fit
 //! in memory. Invariants: checks run in the order of CHAIN.md §4 and the first failure is
-//! reported; after a break the verifier never reports success.
+//! reported; after a break the verifier never reports success. [`ChainVerifier::push_hashed`]
+//! takes a hash the caller recomputed (from archive columns, without a typed event) and runs
+//! the very same checks.
 
 use uuid::Uuid;
 
 use super::report::{BreakKind, ChainBreak, SessionReport, SessionStatus};
 use crate::body::EventKind;
+use crate::canonical::CanonicalError;
 use crate::digest::Digest;
 use crate::event::{Event, SCHEMA_VERSION};
-use crate::seal::{KeyId, PublicKeys, SealError};
+use crate::seal::{KeyId, PublicKeys, Seal, SealCheck, SealError};
 
 /// Verifies one session's events as they arrive, in seq order, without holding them.
 ///
@@ -41,16 +44,48 @@ impl<'k> ChainVerifier<'k> {
 
     /// Checks the next event.
     pub fn push(&mut self, event: &Event) -> Result<(), ChainBreak> {
+        let link = Link {
+            session_id: event.session_id,
+            seq: event.seq,
+            schema_version: event.schema_version,
+            kind: event.kind(),
+            prev: event.prev,
+            hash: event.hash,
+            seal: event.seal.as_ref(),
+        };
+        self.push_link(&link, || event.compute_hash(), None)
+    }
+
+    /// Checks the next event, given as its links and the hash already recomputed from its
+    /// canonical bytes (e.g. with [`ArchivedEnvelope`](crate::event::ArchivedEnvelope)), and,
+    /// for a sealed event, optionally its seal checked ahead ([`PublicKeys::check`]; used only
+    /// if taken over this very seal, event and key, else the seal is verified here). The checks
+    /// are those of [`ChainVerifier::push`], in the same order.
+    pub fn push_hashed(
+        &mut self,
+        link: &Link<'_>,
+        computed: Digest,
+        seal_check: Option<&SealCheck>,
+    ) -> Result<(), ChainBreak> {
+        self.push_link(link, || Ok(computed), seal_check)
+    }
+
+    fn push_link(
+        &mut self,
+        link: &Link<'_>,
+        compute_hash: impl FnOnce() -> Result<Digest, CanonicalError>,
+        seal_check: Option<&SealCheck>,
+    ) -> Result<(), ChainBreak> {
         if let Some(broken) = &self.broken {
             return Err(broken.clone());
         }
-        match self.check(event) {
+        match self.check(link, compute_hash, seal_check) {
             Ok(()) => {
                 // Saturation needs 2^64 - 1 verified events; it only keeps this panic-free.
                 self.next_seq = self.next_seq.saturating_add(1);
-                self.head = Some(event.hash);
+                self.head = Some(link.hash);
                 // `check` accepts a seal only on `session.ended`: a seal means the end.
-                if let Some(seal) = &event.seal {
+                if let Some(seal) = link.seal {
                     self.sealed_by = Some(seal.key_id.clone());
                 }
                 Ok(())
@@ -93,14 +128,19 @@ impl<'k> ChainVerifier<'k> {
     }
 
     /// The checks, in the order that names the most specific cause first.
-    fn check(&self, event: &Event) -> Result<(), BreakKind> {
+    fn check(
+        &self,
+        event: &Link<'_>,
+        compute_hash: impl FnOnce() -> Result<Digest, CanonicalError>,
+        seal_check: Option<&SealCheck>,
+    ) -> Result<(), BreakKind> {
         if event.session_id != self.session_id {
             return Err(BreakKind::MixedSession {
                 found: event.session_id,
             });
         }
         if self.sealed_by.is_some() {
-            return Err(BreakKind::EventAfterEnd { kind: event.kind() });
+            return Err(BreakKind::EventAfterEnd { kind: event.kind });
         }
         if event.seq > self.next_seq {
             return Err(BreakKind::SeqGap { found: event.seq });
@@ -113,7 +153,7 @@ impl<'k> ChainVerifier<'k> {
                 found: event.schema_version,
             });
         }
-        let computed = event.compute_hash().map_err(BreakKind::Unencodable)?;
+        let computed = compute_hash().map_err(BreakKind::Unencodable)?;
         if computed != event.hash {
             return Err(BreakKind::HashMismatch {
                 stored: event.hash,
@@ -126,25 +166,54 @@ impl<'k> ChainVerifier<'k> {
                 found: event.prev,
             });
         }
-        self.check_seal(event)
+        self.check_seal(event, seal_check)
     }
 
-    fn check_seal(&self, event: &Event) -> Result<(), BreakKind> {
-        match (&event.seal, event.kind()) {
+    fn check_seal(
+        &self,
+        event: &Link<'_>,
+        seal_check: Option<&SealCheck>,
+    ) -> Result<(), BreakKind> {
+        match (event.seal, event.kind) {
             (None, EventKind::SessionEnded) => Err(BreakKind::SealMissing),
             (None, _) => Ok(()),
             (Some(_), kind) if kind != EventKind::SessionEnded => {
                 Err(BreakKind::UnexpectedSeal { kind })
             }
-            (Some(seal), _) => self
-                .keys
-                .verify(seal, event.session_id, event.seq, &event.hash)
+            (Some(seal), _) => seal_check
+                .and_then(|check| {
+                    self.keys
+                        .recall(check, seal, event.session_id, event.seq, &event.hash)
+                })
+                .unwrap_or_else(|| {
+                    self.keys
+                        .verify(seal, event.session_id, event.seq, &event.hash)
+                })
                 .map_err(|err| match err {
                     SealError::UnknownKey(key_id) => BreakKind::UnknownKey { key_id },
                     SealError::InvalidSignature(key_id) => BreakKind::SealInvalid { key_id },
                 }),
         }
     }
+}
+
+/// What the verifier checks of an event besides its hashed bytes: the members that link it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link<'a> {
+    /// `session_id`.
+    pub session_id: Uuid,
+    /// `seq`.
+    pub seq: u64,
+    /// `schema_version`.
+    pub schema_version: u16,
+    /// The kind.
+    pub kind: EventKind,
+    /// `prev`.
+    pub prev: Option<Digest>,
+    /// `hash`, as stored.
+    pub hash: Digest,
+    /// `seal`.
+    pub seal: Option<&'a Seal>,
 }
 
 /// Verifies one whole session, given as its events in stored order.

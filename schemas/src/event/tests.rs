@@ -5,7 +5,7 @@ use crate::body::{CommandReceived, CommandSummary};
 use crate::target::Protocol;
 
 /// A fixed event whose canonical bytes and hash are pinned below.
-fn golden_event() -> Event {
+pub(super) fn golden_event() -> Event {
     let mut event = Event {
         schema_version: SCHEMA_VERSION,
         id: "01977b4e-4f2a-7c3d-9e10-5a6b7c8d9e0f".parse().unwrap(),

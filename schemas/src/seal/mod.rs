@@ -28,7 +28,7 @@ use uuid::Uuid;
 use crate::digest::Digest;
 
 pub use key::{KeyFileError, SealingKey};
-pub use public::PublicKeys;
+pub use public::{PublicKeys, SealCheck};
 
 /// Prefix of every signed message: names the purpose and version of the signature.
 pub const SEAL_DOMAIN: &[u8; 18] = b"blastwall-seal-v1\0";
@@ -59,6 +59,16 @@ pub struct Seal {
     #[serde(with = "signature_base64")]
     #[schemars(with = "crate::base64_bytes::Base64")]
     pub signature: Signature,
+}
+
+impl Seal {
+    /// A seal from its key id and the 64 signature bytes; `None` for any other length.
+    pub fn from_signature_bytes(key_id: KeyId, signature: &[u8]) -> Option<Seal> {
+        Some(Seal {
+            key_id,
+            signature: Signature::from_slice(signature).ok()?,
+        })
+    }
 }
 
 /// Why a seal does not verify.

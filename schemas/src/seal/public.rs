@@ -86,6 +86,39 @@ impl PublicKeys {
             .map_err(|_| SealError::InvalidSignature(seal.key_id.clone()))
     }
 
+    /// [`PublicKeys::verify`], with its verdict kept beside what it was taken over, so the
+    /// check can run ahead of the chain (on another thread) and a [`ChainVerifier`] use it.
+    ///
+    /// [`ChainVerifier`]: crate::ChainVerifier
+    pub fn check(&self, seal: &Seal, session_id: Uuid, seq: u64, hash: &Digest) -> SealCheck {
+        SealCheck {
+            seal: seal.clone(),
+            session_id,
+            seq,
+            hash: *hash,
+            key: self.get(&seal.key_id).copied(),
+            verdict: self.verify(seal, session_id, seq, hash),
+        }
+    }
+
+    /// The verdict of `check` if it was taken over exactly this seal, event and hash with the
+    /// key this set holds under the seal's id; `None` otherwise (then verify afresh).
+    pub(crate) fn recall(
+        &self,
+        check: &SealCheck,
+        seal: &Seal,
+        session_id: Uuid,
+        seq: u64,
+        hash: &Digest,
+    ) -> Option<Result<(), SealError>> {
+        let same = check.seal == *seal
+            && check.session_id == session_id
+            && check.seq == seq
+            && check.hash == *hash
+            && check.key.as_ref() == self.get(&seal.key_id);
+        same.then(|| check.verdict.clone())
+    }
+
     /// The export document (pretty JSON and a newline), keys in key id order.
     pub fn to_json(&self) -> String {
         // Every value is from a fixed alphabet (hex, base64, the algorithm name), so no JSON
@@ -158,5 +191,25 @@ impl FromIterator<VerifyingKey> for PublicKeys {
             keys.insert(key);
         }
         keys
+    }
+}
+
+/// A seal checked ahead of its chain by [`PublicKeys::check`]: the seal, the event it was
+/// checked on, the key used, and the verdict. Only `PublicKeys::check` makes one, and a
+/// verifier trusts it only for exactly those inputs and that key.
+#[derive(Debug, Clone)]
+pub struct SealCheck {
+    seal: Seal,
+    session_id: Uuid,
+    seq: u64,
+    hash: Digest,
+    key: Option<VerifyingKey>,
+    verdict: Result<(), SealError>,
+}
+
+impl SealCheck {
+    /// The seal checked.
+    pub fn seal(&self) -> &Seal {
+        &self.seal
     }
 }

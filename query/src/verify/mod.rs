@@ -1,9 +1,10 @@
 //! `blastwall verify`: proves the archive complete and unmodified, or names what is not.
 //!
-//! Reads every file of the `events` table (from `since` on) in log order, rebuilds each row's
-//! event (`rows`) and feeds it to its session's `schemas::ChainVerifier`: the hash of every
-//! event is recomputed, `prev` links and gap-free `seq` are checked, and each `session.ended`
-//! seal is checked against the exported public keys. Beside the chains it checks the files
+//! Reads every file of the `events` table (from `since` on) in log order (`read`, on every
+//! core), recomputes each row's hash from its columns (`links`; rows it cannot vouch for are
+//! rebuilt as events by `rows`) and feeds it to its session's `schemas::ChainVerifier`:
+//! `prev` links and gap-free `seq` are checked, and each `session.ended` seal is checked
+//! against the exported public keys. Beside the chains it checks the files
 //! against their names: each flush group's rows (events and quarantine together) must number
 //! exactly the offsets the name covers, and a partition's groups must follow each other without
 //! a hole — so a deleted row, or a removed file, is named even when no chain shows it.
@@ -20,12 +21,16 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::metadata::ParquetMetaDataReader;
-use schemas::{BreakKind, ChainBreak, ChainVerifier, EventBody, PublicKeys, SessionStatus};
+use schemas::{BreakKind, ChainBreak, ChainVerifier, Event, EventBody, PublicKeys, SessionStatus};
 use uuid::Uuid;
 
+use self::links::{Checked, HashedLink};
+use self::read::Chunk;
 use crate::archive::PartFile;
-use crate::rows::RowEvent;
 use crate::{Archive, Error};
+
+mod links;
+mod read;
 
 /// One thing wrong with the archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,26 +218,28 @@ pub fn verify(
     let mut order: Vec<Uuid> = Vec::new();
     let mut pruned_through: Option<NaiveDate> = None;
     report.files = files.len() as u64;
-    // Reading and decoding runs on its own thread, one batch ahead of the chains.
-    std::thread::scope(|scope| -> Result<(), Error> {
-        let (send, chunks) = std::sync::mpsc::sync_channel::<Chunk>(4);
-        let to_read = &files;
-        scope.spawn(move || decode_files(to_read, &send));
-        for chunk in chunks {
-            let (file, rows) = match chunk {
-                Chunk::Rows(index, rows) => (&files[index], rows),
-                Chunk::Unreadable(index, reason) => {
-                    report
-                        .findings
-                        .push(file_finding(&files[index], Problem::Unreadable(reason)));
-                    continue;
-                }
-                Chunk::Failed(error) => return Err(error),
-            };
-            for row in rows {
-                report.events += 1;
-                let event = match row {
-                    Ok(event) => event,
+    // Files are read and hashed on every core; chains are checked here, in log order.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    read::in_order(&files, keys, workers, |index, chunk| {
+        let file = files
+            .get(index)
+            .ok_or(Error::Internal("a chunk of a file not in the list"))?;
+        let rows = match chunk {
+            Chunk::Rows(rows) => rows,
+            Chunk::Unreadable(reason) => {
+                report
+                    .findings
+                    .push(file_finding(file, Problem::Unreadable(reason)));
+                return Ok(());
+            }
+            Chunk::Failed(error) => return Err(error),
+        };
+        for row in rows {
+            report.events += 1;
+            let row = match row {
+                Checked::Link(link) => Row::Hashed(link),
+                Checked::Event(event) => match *event {
+                    Ok(event) => Row::Decoded(Box::new(event)),
                     Err(problem) => {
                         if let Some(tracked) = problem.session_id.and_then(|s| sessions.get_mut(&s))
                         {
@@ -246,59 +253,69 @@ pub fn verify(
                         });
                         continue;
                     }
-                };
-                if let EventBody::ArchivePruned(pruned) = &event.body
-                    && pruned.table == "events"
-                    && let Ok(day) = NaiveDate::parse_from_str(&pruned.day, "%Y-%m-%d")
-                {
-                    pruned_through = pruned_through.max(Some(day));
+                },
+            };
+            let (session_id, seq) = row.position();
+            if let Row::Decoded(event) = &row
+                && let EventBody::ArchivePruned(pruned) = &event.body
+                && pruned.table == "events"
+                && let Ok(day) = NaiveDate::parse_from_str(&pruned.day, "%Y-%m-%d")
+            {
+                pruned_through = pruned_through.max(Some(day));
+            }
+            let tracked = sessions.entry(session_id).or_insert_with(|| {
+                order.push(session_id);
+                Tracked {
+                    verifier: ChainVerifier::new(session_id, keys),
+                    gap: None,
+                    broken: false,
+                    // With `since`, a session seen first mid-way began before the window.
+                    judged: since.is_none() || seq == 0,
                 }
-                let tracked = sessions.entry(event.session_id).or_insert_with(|| {
-                    order.push(event.session_id);
-                    Tracked {
-                        verifier: ChainVerifier::new(event.session_id, keys),
-                        gap: None,
-                        broken: false,
-                        // With `since`, a session seen first mid-way began before the window.
-                        judged: since.is_none() || event.seq == 0,
-                    }
+            });
+            if !tracked.judged {
+                continue;
+            }
+            if let Some((missing, _)) = &tracked.gap
+                && seq == *missing
+            {
+                // The missing seq came after a later one: the events were reordered.
+                if let Some(Finding {
+                    problem: Problem::Chain(broken),
+                    ..
+                }) = report
+                    .findings
+                    .iter_mut()
+                    .rev()
+                    .find(|f| f.session_id == Some(session_id))
+                    && let BreakKind::SeqGap { found } = broken.kind
+                {
+                    broken.kind = BreakKind::SeqOutOfOrder { found };
+                }
+                tracked.gap = None;
+            }
+            if tracked.broken {
+                continue;
+            }
+            let pushed = match &row {
+                Row::Hashed(link) => {
+                    tracked
+                        .verifier
+                        .push_hashed(&link.link(), link.hash, link.seal.as_deref())
+                }
+                Row::Decoded(event) => tracked.verifier.push(event),
+            };
+            if let Err(broken) = pushed {
+                tracked.broken = true;
+                if let BreakKind::SeqGap { .. } = broken.kind {
+                    tracked.gap = Some((broken.seq, Some(file.path.clone())));
+                }
+                report.findings.push(Finding {
+                    session_id: Some(session_id),
+                    seq: Some(broken.seq),
+                    file: Some(file.path.clone()),
+                    problem: Problem::Chain(broken),
                 });
-                if !tracked.judged {
-                    continue;
-                }
-                if let Some((missing, _)) = &tracked.gap
-                    && event.seq == *missing
-                {
-                    // The missing seq came after a later one: the events were reordered.
-                    if let Some(Finding {
-                        problem: Problem::Chain(broken),
-                        ..
-                    }) = report
-                        .findings
-                        .iter_mut()
-                        .rev()
-                        .find(|f| f.session_id == Some(event.session_id))
-                        && let BreakKind::SeqGap { found } = broken.kind
-                    {
-                        broken.kind = BreakKind::SeqOutOfOrder { found };
-                    }
-                    tracked.gap = None;
-                }
-                if tracked.broken {
-                    continue;
-                }
-                if let Err(broken) = tracked.verifier.push(&event) {
-                    tracked.broken = true;
-                    if let BreakKind::SeqGap { .. } = broken.kind {
-                        tracked.gap = Some((broken.seq, Some(file.path.clone())));
-                    }
-                    report.findings.push(Finding {
-                        session_id: Some(event.session_id),
-                        seq: Some(broken.seq),
-                        file: Some(file.path.clone()),
-                        problem: Problem::Chain(broken),
-                    });
-                }
             }
         }
         Ok(())
@@ -426,50 +443,17 @@ fn indexed_sessions(
     Ok(indexed)
 }
 
-/// What the reading thread hands to the verifying one.
-enum Chunk {
-    /// Decoded rows of the file at this index of the list.
-    Rows(usize, Vec<RowEvent>),
-    /// The file at this index cannot be read (any further).
-    Unreadable(usize, String),
-    /// Rows of a shape that is not the archive's: verification cannot go on.
-    Failed(Error),
+/// A row for the chain: hashed by the fast path, or decoded in full.
+enum Row {
+    Hashed(HashedLink),
+    Decoded(Box<Event>),
 }
 
-/// Reads and decodes `files` in order, batch by batch, until done or the receiver is gone.
-fn decode_files(files: &[PartFile], send: &std::sync::mpsc::SyncSender<Chunk>) {
-    for (index, file) in files.iter().enumerate() {
-        let reader = File::open(&file.path)
-            .map_err(|e| e.to_string())
-            .and_then(|f| ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| e.to_string()))
-            .and_then(|b| b.with_batch_size(8192).build().map_err(|e| e.to_string()));
-        let reader = match reader {
-            Ok(reader) => reader,
-            Err(reason) => {
-                if send.send(Chunk::Unreadable(index, reason)).is_err() {
-                    return;
-                }
-                continue;
-            }
-        };
-        for batch in reader {
-            let chunk = match batch {
-                Ok(batch) => match crate::rows::events(&batch) {
-                    Ok(rows) => Chunk::Rows(index, rows),
-                    Err(error) => {
-                        let _ = send.send(Chunk::Failed(error));
-                        return;
-                    }
-                },
-                Err(e) => Chunk::Unreadable(index, e.to_string()),
-            };
-            let stop = matches!(chunk, Chunk::Unreadable(..));
-            if send.send(chunk).is_err() {
-                return;
-            }
-            if stop {
-                break;
-            }
+impl Row {
+    fn position(&self) -> (Uuid, u64) {
+        match self {
+            Row::Hashed(link) => (link.session_id, link.seq),
+            Row::Decoded(event) => (event.session_id, event.seq),
         }
     }
 }
