@@ -158,7 +158,7 @@ where
         let Some(masking) = self.shared.masking.clone() else {
             return Ok((message, None));
         };
-        let command = step_command(step).cloned();
+        let command = step_command(step);
         let recording = self.capture.as_ref().is_none_or(|c| !c.is_full());
         match message {
             B::ErrorResponse(mut e) => {
