@@ -2,10 +2,13 @@
 //!
 //! Each session gets a `SessionAudit`: it numbers every event and queues it to the session's
 //! appender task, which links it into the hash chain, encodes it and writes the session's
-//! events in order, many per `append` (so hashing stays off the statement's path). `record_durable` returns once the event (and so every earlier one of the
-//! session) reached the target's durability: the session awaits it before forwarding a
-//! command, so a command never runs unrecorded. `record` queues and returns at once: results
-//! are recorded after the fact, and a durable command event later in the session covers them.
+//! events in order, many per `append` (so hashing stays off the statement's path). The
+//! appender is woken only when it has to act (it is idle, or somebody waits for an event), not
+//! for every event: a statement's three events cost no task wake-up while it lingers.
+//! `record_durable` returns once the event (and so every earlier one of the session) reached
+//! the target's durability: the session awaits it before forwarding a command, so a command
+//! never runs unrecorded. `record` queues and returns at once: results are recorded after the
+//! fact, and a durable command event later in the session covers them.
 //!
 //! Control events (approval requests, votes, grants: `schemas::control`) are not part of any
 //! session's chain; [`ControlAudit`] appends them, durably, to the control stream.
@@ -13,13 +16,13 @@
 //! Fails closed: when the log refuses an event, `record_durable` returns the error and the
 //! session refuses the command. Not here: what an event says (the listeners decide).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use eventlog::{Durability, EventLog, Record, Stream};
 use schemas::body::SessionEnded;
 use schemas::control::ControlEvent;
 use schemas::{Actor, ChainBuilder, EventBody, SealingKey, SessionContext, Timestamp};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 
 /// Why an event could not be recorded.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -63,17 +66,24 @@ impl Auditor {
 
     /// Starts recording a session; `durability` applies to `record_durable`.
     pub fn session(&self, context: SessionContext, durability: Durability) -> SessionAudit {
-        let (queue, work) = mpsc::unbounded_channel();
+        let queue = Arc::new(Queue {
+            state: Mutex::new(QueueState {
+                order: Order::Open { next_seq: 0 },
+                work: Vec::new(),
+                appender: AppenderState::Idle,
+                senders_gone: false,
+            }),
+            wake: Notify::new(),
+        });
         let appender = Appender {
             log: Arc::clone(&self.log),
             key: context.session_id.to_string(),
             sealing_key: Arc::clone(&self.key),
             chain: Some(ChainBuilder::new(context)),
         };
-        tokio::spawn(appender.run(work));
+        tokio::spawn(appender.run(AppenderHandle(Arc::clone(&queue))));
         SessionAudit {
-            order: Arc::new(Mutex::new(Order::Open { next_seq: 0 })),
-            queue,
+            queue: Arc::new(SenderHandle(queue)),
             durability,
         }
     }
@@ -129,22 +139,104 @@ enum Order {
     Ended,
 }
 
+/// What the appender is doing, so that a session wakes it only when it has to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AppenderState {
+    /// Waiting for work: the next event wakes it.
+    Idle,
+    /// Letting events gather: only an event somebody waits for (or a full batch) wakes it.
+    Lingering,
+    /// Appending a batch; it looks at the queue again when done.
+    Busy,
+    /// Gone: nothing more can be recorded.
+    Stopped,
+}
+
+/// A session's queue of work, shared by the session (many handles) and its appender.
+struct Queue {
+    state: Mutex<QueueState>,
+    wake: Notify,
+}
+
+struct QueueState {
+    order: Order,
+    /// Work in seq order; taken whole by the appender.
+    work: Vec<Work>,
+    appender: AppenderState,
+    /// Every `SessionAudit` was dropped: the appender ends once the queue is empty.
+    senders_gone: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> Result<MutexGuard<'_, QueueState>, AuditError> {
+        self.state.lock().map_err(|_| closed("poisoned"))
+    }
+
+    /// Queues `work` (the caller holds the lock, so queue order is seq order) and wakes the
+    /// appender if it must act now.
+    fn push(&self, state: &mut QueueState, work: Work) -> Result<(), AuditError> {
+        let urgent = matches!(&work, Work::Event { ack: Some(_), .. } | Work::End { .. });
+        let wake = match state.appender {
+            AppenderState::Stopped => return Err(stopped()),
+            AppenderState::Idle => true,
+            AppenderState::Lingering => urgent || state.work.len() + 1 >= MAX_BATCH,
+            AppenderState::Busy => false,
+        };
+        state.work.push(work);
+        if wake {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// The sessions' side of the queue: when the last `SessionAudit` goes, the appender is told.
+struct SenderHandle(Arc<Queue>);
+
+impl Drop for SenderHandle {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.0.state.lock() {
+            state.senders_gone = true;
+        }
+        self.0.wake.notify_one();
+    }
+}
+
+/// The appender's side of the queue: when the appender goes (however it ends), queued work is
+/// dropped, so whoever waits for an event learns that it was not recorded.
+struct AppenderHandle(Arc<Queue>);
+
+impl Drop for AppenderHandle {
+    fn drop(&mut self) {
+        let work = match self.0.state.lock() {
+            Ok(mut state) => {
+                state.appender = AppenderState::Stopped;
+                std::mem::take(&mut state.work)
+            }
+            Err(_) => Vec::new(),
+        };
+        drop(work);
+    }
+}
+
 /// One session's record. Cheap to clone: both directions of a session record through it.
 ///
 /// Linking and encoding (canonical JSON, SHA-256) happen in the session's appender task, off
-/// the statement's path; the session only numbers its events, under a lock that also covers
+/// the statement's path; the session only numbers its events, under the lock that also covers
 /// queueing, so queue order is seq order.
 #[derive(Clone)]
 pub struct SessionAudit {
-    order: Arc<Mutex<Order>>,
-    queue: mpsc::UnboundedSender<Work>,
+    queue: Arc<SenderHandle>,
     durability: Durability,
 }
 
 impl SessionAudit {
     /// From now on events name `actor` (after authentication succeeded).
     pub fn set_actor(&self, actor: Actor) {
-        let _ = self.queue.send(Work::Actor(actor));
+        let queue = &self.queue.0;
+        if let Ok(mut state) = queue.lock() {
+            let _ = queue.push(&mut state, Work::Actor(actor));
+        }
     }
 
     /// Records an event and waits until it is as durable as the target requires. For an
@@ -168,11 +260,11 @@ impl SessionAudit {
     pub async fn end(&self, ended: SessionEnded) -> Result<(), AuditError> {
         let (ack, acked) = oneshot::channel();
         {
-            let mut order = self.order.lock().map_err(|_| closed("poisoned"))?;
-            if matches!(*order, Order::Ended) {
+            let queue = &self.queue.0;
+            let mut state = queue.lock()?;
+            if matches!(state.order, Order::Ended) {
                 return Err(closed("already ended"));
             }
-            *order = Order::Ended;
             let durability = self.durability.max_with(Durability::Durable);
             let work = Work::End {
                 time: Timestamp::now(),
@@ -180,7 +272,8 @@ impl SessionAudit {
                 durability,
                 ack,
             };
-            self.queue.send(work).map_err(|_| stopped())?;
+            queue.push(&mut state, work)?;
+            state.order = Order::Ended;
         }
         acked.await.map_err(|_| stopped())?
     }
@@ -191,20 +284,22 @@ impl SessionAudit {
         durability: Durability,
         ack: Option<Ack>,
     ) -> Result<u64, AuditError> {
-        let mut order = self.order.lock().map_err(|_| closed("poisoned"))?;
-        let Order::Open { next_seq } = &mut *order else {
+        let queue = &self.queue.0;
+        let mut state = queue.lock()?;
+        let Order::Open { next_seq } = state.order else {
             return Err(closed("the session has ended"));
         };
-        let seq = *next_seq;
         let work = Work::Event {
             time: Timestamp::now(),
             body,
             durability,
             ack,
         };
-        self.queue.send(work).map_err(|_| stopped())?;
-        *next_seq += 1;
-        Ok(seq)
+        queue.push(&mut state, work)?;
+        state.order = Order::Open {
+            next_seq: next_seq + 1,
+        };
+        Ok(next_seq)
     }
 }
 
@@ -260,27 +355,73 @@ struct Encoded {
     ack: Option<Ack>,
 }
 
+/// What the appender does next.
+enum Next {
+    /// Wait until woken: nothing is queued.
+    Wait,
+    /// Let events gather first: nobody waits for those queued.
+    Linger,
+    /// Append what is queued now.
+    Append,
+    /// The session is over and everything was appended.
+    Finish,
+}
+
 impl Appender {
-    async fn run(mut self, mut work: mpsc::UnboundedReceiver<Work>) {
-        while let Some(first) = work.recv().await {
-            let mut batch = Vec::new();
-            self.take(first, &mut batch);
-            let linger = tokio::time::sleep(ASYNC_LINGER);
-            tokio::pin!(linger);
-            while batch.len() < MAX_BATCH && batch.iter().all(|e| e.ack.is_none()) {
-                tokio::select! {
-                    next = work.recv() => match next {
-                        Some(next) => self.take(next, &mut batch),
-                        None => break,
-                    },
-                    _ = &mut linger => break,
+    async fn run(mut self, handle: AppenderHandle) {
+        let queue = &handle.0;
+        loop {
+            match Self::next(queue) {
+                Next::Finish => return,
+                Next::Wait => {
+                    queue.wake.notified().await;
+                    continue;
                 }
+                Next::Linger => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(ASYNC_LINGER) => {}
+                        _ = queue.wake.notified() => {}
+                    }
+                }
+                Next::Append => {}
             }
-            while let Ok(next) = work.try_recv() {
-                self.take(next, &mut batch);
+            let work = match queue.lock() {
+                Ok(mut state) => {
+                    state.appender = AppenderState::Busy;
+                    std::mem::take(&mut state.work)
+                }
+                Err(_) => return,
+            };
+            let mut batch = Vec::with_capacity(work.len());
+            for item in work {
+                self.take(item, &mut batch);
             }
             self.append(batch).await;
         }
+    }
+
+    /// Looks at the queue and says what to do, telling the sessions when to wake the appender.
+    fn next(queue: &Queue) -> Next {
+        let Ok(mut state) = queue.lock() else {
+            return Next::Finish;
+        };
+        let urgent = |w: &Work| matches!(w, Work::Event { ack: Some(_), .. } | Work::End { .. });
+        let (next, appender) = if state.work.is_empty() {
+            if state.senders_gone {
+                (Next::Finish, AppenderState::Stopped)
+            } else {
+                (Next::Wait, AppenderState::Idle)
+            }
+        } else if state.senders_gone
+            || state.work.len() >= MAX_BATCH
+            || state.work.iter().any(urgent)
+        {
+            (Next::Append, AppenderState::Busy)
+        } else {
+            (Next::Linger, AppenderState::Lingering)
+        };
+        state.appender = appender;
+        next
     }
 
     /// Links and encodes one piece of work into the batch.

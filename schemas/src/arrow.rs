@@ -337,16 +337,21 @@ pub enum BodyColumnError {
 
 /// The `body` column's value: the body's canonical JSON, without its kind.
 pub fn encode_body(body: &EventBody) -> Result<String, CanonicalError> {
-    let tagged = serde_json::to_value(body).map_err(|err| CanonicalError::NotJson {
+    // `{"body":…,"kind":…}` without `kind` is `{"body":…}`: the content is what lies inside.
+    let bytes = canonical::to_canonical_vec(body, &["kind"])?;
+    let text = String::from_utf8(bytes).map_err(|err| CanonicalError::NotJson {
         reason: err.to_string(),
     })?;
-    let content = tagged.get("body").ok_or_else(|| CanonicalError::NotJson {
-        reason: "a body serialized without its content".to_owned(),
-    })?;
-    let bytes = canonical::to_canonical_bytes(content)?;
-    String::from_utf8(bytes).map_err(|err| CanonicalError::NotJson {
-        reason: err.to_string(),
-    })
+    const OPENING: &str = "{\"body\":";
+    let mut text = text;
+    if !(text.starts_with(OPENING) && text.ends_with('}')) {
+        return Err(CanonicalError::NotJson {
+            reason: "a body serialized without its content".to_owned(),
+        });
+    }
+    text.truncate(text.len() - 1);
+    text.drain(..OPENING.len());
+    Ok(text)
 }
 
 /// Rebuilds a body from the `kind` and `body` columns, requiring the text to be canonical.

@@ -18,6 +18,10 @@
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
+mod direct;
+
+pub use direct::to_canonical_vec;
+
 /// Why a value has no canonical encoding.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -90,7 +94,7 @@ fn write_number(out: &mut String, number: &Number) -> Result<(), CanonicalError>
 
 fn write_object(out: &mut String, members: &Map<String, Value>) -> Result<(), CanonicalError> {
     let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
-    sorted.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
+    sorted.sort_by(|(a, _), (b, _)| utf16_order(a, b));
     out.push('{');
     for (index, (name, value)) in sorted.into_iter().enumerate() {
         if index > 0 {
@@ -102,6 +106,15 @@ fn write_object(out: &mut String, members: &Map<String, Value>) -> Result<(), Ca
     }
     out.push('}');
     Ok(())
+}
+
+/// RFC 8785's order of member names: by their UTF-16 code units.
+fn utf16_order(a: &str, b: &str) -> std::cmp::Ordering {
+    // Below U+0080 (nearly every name) UTF-8 bytes and UTF-16 units order alike.
+    if a.is_ascii() && b.is_ascii() {
+        return a.cmp(b);
+    }
+    a.encode_utf16().cmp(b.encode_utf16())
 }
 
 /// Writes `text` as a canonical JSON string (quoted and escaped).
@@ -223,6 +236,74 @@ mod tests {
         let value = json!("\u{0}\u{1f}\u{7f}\u{2028}\u{8}\u{c}\t\"\\/é");
         let text = String::from_utf8(to_canonical_bytes(&value).unwrap()).unwrap();
         assert_eq!(text, "\"\\u0000\\u001f\u{7f}\u{2028}\\b\\f\\t\\\"\\\\/é\"");
+    }
+
+    /// Written directly from `Serialize`, exactly as through `serde_json::to_value`.
+    #[test]
+    fn direct_writer_matches_the_value_route() {
+        use std::collections::{BTreeMap, HashMap};
+
+        #[derive(Serialize)]
+        enum Shape {
+            Unit,
+            Newtype(u8),
+            Tuple(i32, String),
+            Struct { z: bool, a: Option<u8> },
+        }
+        #[derive(Serialize)]
+        struct Inner(Vec<u8>);
+        #[derive(Serialize)]
+        struct Outer {
+            zeta: Vec<Shape>,
+            alpha: Option<String>,
+            #[serde(with = "serde_bytes_as_slice")]
+            bytes: Vec<u8>,
+            inner: Inner,
+            by_number: BTreeMap<i64, &'static str>,
+            by_name: HashMap<String, Value>,
+            nan: f64,
+            tuple: (u64, i64, char, ()),
+            text: &'static str,
+        }
+        mod serde_bytes_as_slice {
+            pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(v)
+            }
+        }
+        let value = Outer {
+            zeta: vec![
+                Shape::Unit,
+                Shape::Newtype(7),
+                Shape::Tuple(-3, "x".into()),
+                Shape::Struct { z: true, a: None },
+            ],
+            alpha: Some("\u{1f600}\u{fb33}\n\"q\"".into()),
+            bytes: vec![0, 255],
+            inner: Inner(vec![1, 2]),
+            by_number: BTreeMap::from([(10, "ten"), (-2, "minus two"), (9, "nine")]),
+            by_name: HashMap::from([
+                (
+                    "\u{fb33}".to_owned(),
+                    json!({"b": [1, {"z": null, "a": []}], "a": {}}),
+                ),
+                ("\u{1f600}".to_owned(), json!(u64::MAX)),
+                ("\r".to_owned(), json!(i64::MIN)),
+            ]),
+            nan: f64::NAN,
+            tuple: (u64::MAX, i64::MIN, '\u{7}', ()),
+            text: "plain",
+        };
+        let expected = to_canonical_string(&value).unwrap();
+        let direct = String::from_utf8(to_canonical_vec(&value, &[]).unwrap()).unwrap();
+        assert_eq!(direct, expected);
+        let skipped =
+            String::from_utf8(to_canonical_vec(&value, &["zeta", "text"]).unwrap()).unwrap();
+        assert!(!skipped.contains("\"zeta\"") && !skipped.contains("plain"));
+        assert!(to_canonical_vec(&[0.5f64], &[]).is_err());
+        assert!(matches!(
+            to_canonical_vec(&1.0f64, &[]),
+            Err(CanonicalError::NonInteger { .. })
+        ));
     }
 
     #[test]

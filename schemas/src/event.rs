@@ -15,7 +15,6 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::actor::Actor;
@@ -82,15 +81,7 @@ impl Event {
     /// The bytes that are hashed: RFC 8785 canonical JSON of this event without the
     /// members in [`UNHASHED_MEMBERS`].
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, CanonicalError> {
-        let mut value = serde_json::to_value(self).map_err(|err| CanonicalError::NotJson {
-            reason: err.to_string(),
-        })?;
-        if let Value::Object(members) = &mut value {
-            for name in UNHASHED_MEMBERS {
-                members.remove(name);
-            }
-        }
-        canonical::to_canonical_bytes(&value)
+        canonical::to_canonical_vec(self, &UNHASHED_MEMBERS)
     }
 
     /// Recomputes what `hash` should be from the rest of the event.

@@ -121,6 +121,15 @@ fn bodies_round_trip_through_the_body_column() {
 }
 
 #[test]
+fn body_column_is_the_canonical_content_of_the_tagged_body() {
+    for body in samples() {
+        let tagged = serde_json::to_value(&body).unwrap();
+        let expected = crate::canonical::to_canonical_bytes(&tagged["body"]).unwrap();
+        assert_eq!(encode_body(&body).unwrap().into_bytes(), expected);
+    }
+}
+
+#[test]
 fn body_column_must_be_canonical() {
     let body = &samples()[4];
     let text = encode_body(body).unwrap();

@@ -116,6 +116,26 @@ fn every_kind_round_trips_in_an_envelope() {
     }
 }
 
+/// The direct canonical writer gives exactly the bytes of the `Value` route it replaced.
+#[test]
+fn canonical_bytes_are_those_of_the_value_route() {
+    for body in crate::body::tests::samples() {
+        let mut event = golden_event();
+        event.body = body;
+        let mut value = serde_json::to_value(&event).unwrap();
+        if let Value::Object(members) = &mut value {
+            for name in UNHASHED_MEMBERS {
+                members.remove(name);
+            }
+        }
+        let expected = crate::canonical::to_canonical_bytes(&value).unwrap();
+        assert_eq!(
+            String::from_utf8(event.canonical_bytes().unwrap()).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+    }
+}
+
 #[test]
 fn hash_and_seal_are_not_hashed_but_prev_is() {
     let event = golden_event();

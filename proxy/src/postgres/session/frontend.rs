@@ -45,13 +45,19 @@ const REFUSED_PORTAL: &str = "\u{1}blastwall refused";
 
 struct Prepared {
     text: Arc<str>,
+    /// The text as events record it (through the content detectors once, at Parse).
+    recorded: Arc<str>,
     facts: Arc<MessageFacts>,
+    /// Its `COPY ... TO STDOUT`s, when masking needs them.
+    copies: Arc<[CopyOut]>,
 }
 
 struct Portal {
     statement: String,
     text: Arc<str>,
+    recorded: Arc<str>,
     facts: Arc<MessageFacts>,
+    copies: Arc<[CopyOut]>,
     parameters: Vec<Option<String>>,
     formats: Vec<i16>,
 }
@@ -114,9 +120,16 @@ where
             M::Parse(parse) => {
                 let text: Arc<str> = Arc::from(parse.query.as_str());
                 let facts = self.shared.policy.facts(&text);
+                let recorded = self.recorded_text(&text);
+                let copies = self.copies(&text);
                 let name = parse.name.clone().unwrap_or_default();
-                self.statements
-                    .insert(name.clone(), Prepared { text, facts });
+                let prepared = Prepared {
+                    text,
+                    recorded,
+                    facts,
+                    copies,
+                };
+                self.statements.insert(name.clone(), prepared);
                 self.forward(Expect::Parse(name), M::Parse(parse)).await?;
             }
             M::Bind(bind) => self.bind(bind).await?,
@@ -171,7 +184,10 @@ where
 
     async fn query(&mut self, query: Query) -> Forwarded {
         let facts = self.shared.policy.facts(&query.query);
-        let (seq, ruling) = self.decide(&query.query, &facts, Vec::new()).await?;
+        let recorded = self.recorded_text(&query.query);
+        let (seq, ruling) = self
+            .decide(&query.query, &recorded, &facts, Vec::new())
+            .await?;
         let command = Command {
             seq,
             started: Instant::now(),
@@ -259,7 +275,9 @@ where
             let entry = Portal {
                 statement: statement.clone(),
                 text: Arc::clone(&prepared.text),
+                recorded: Arc::clone(&prepared.recorded),
                 facts: Arc::clone(&prepared.facts),
+                copies: Arc::clone(&prepared.copies),
                 parameters,
                 formats: bind.result_column_format_codes.clone(),
             };
@@ -271,39 +289,49 @@ where
 
     async fn execute(&mut self, execute: Execute) -> Forwarded {
         let name = execute.name.clone().unwrap_or_default();
-        let (text, facts, parameters, formats, source) = match self.portals.get(&name) {
-            Some(portal) => (
-                Arc::clone(&portal.text),
-                Arc::clone(&portal.facts),
-                portal.parameters.clone(),
-                portal.formats.clone(),
-                Some((name.clone(), portal.statement.clone())),
-            ),
-            // A portal bound to a statement blastwall never saw parsed (an SQL-level PREPARE):
-            // recorded and decided as what it is, unknown.
-            None => {
-                let text = format!("EXECUTE portal {name:?} of a statement not seen by blastwall");
-                let unknown = StatementFacts::unparsed("a portal of a statement not seen parsed");
-                let facts = MessageFacts {
-                    statements: vec![Arc::new(unknown)],
-                    from_session: false,
-                };
-                (
-                    Arc::from(text),
-                    Arc::new(facts),
-                    Vec::new(),
-                    Vec::new(),
-                    None,
-                )
-            }
-        };
-        let (seq, ruling) = self.decide(&text, &facts, parameters).await?;
+        let (text, recorded, facts, parameters, formats, source, copies) =
+            match self.portals.get(&name) {
+                Some(portal) => (
+                    Arc::clone(&portal.text),
+                    Arc::clone(&portal.recorded),
+                    Arc::clone(&portal.facts),
+                    portal.parameters.clone(),
+                    portal.formats.clone(),
+                    Some((name.clone(), portal.statement.clone())),
+                    Arc::clone(&portal.copies),
+                ),
+                // A portal bound to a statement blastwall never saw parsed (an SQL-level PREPARE):
+                // recorded and decided as what it is, unknown.
+                None => {
+                    let text: Arc<str> = Arc::from(format!(
+                        "EXECUTE portal {name:?} of a statement not seen by blastwall"
+                    ));
+                    let unknown =
+                        StatementFacts::unparsed("a portal of a statement not seen parsed");
+                    let facts = MessageFacts {
+                        statements: vec![Arc::new(unknown)],
+                        from_session: false,
+                    };
+                    let recorded = self.recorded_text(&text);
+                    let copies = self.copies(&text);
+                    (
+                        text,
+                        recorded,
+                        Arc::new(facts),
+                        Vec::new(),
+                        Vec::new(),
+                        None,
+                        copies,
+                    )
+                }
+            };
+        let (seq, ruling) = self.decide(&text, &recorded, &facts, parameters).await?;
         let command = Command {
             seq,
             started: Instant::now(),
             formats,
             source,
-            copies: self.copies(&text),
+            copies,
         };
         self.rule(Asked::Execute(execute), command, ruling).await
     }
@@ -311,19 +339,22 @@ where
     /// Records the command durably, decides, records the decision durably. An allowed
     /// command's SQL-level PREPAREs and DEALLOCATEs are tracked from here on; one that needs
     /// approval is held (see `hold`).
+    ///
+    /// `recorded` is `text` as the event keeps it (see [`Self::recorded_text`]).
     async fn decide(
         &mut self,
         text: &str,
+        recorded: &str,
         facts: &Arc<MessageFacts>,
         parameters: Vec<Option<String>>,
     ) -> Result<(u64, Ruling), FrontendEnd> {
         let shared = &self.shared;
         let facts = self.sql_prepared.resolve(facts);
-        // What the event keeps passes the content detectors: a card number pasted into an
-        // INSERT must not stay in the archive. Policy decides on the statement as sent.
+        // What the event keeps passes the content detectors (see `recorded_text`); so do the
+        // parameters.
         let received = EventBody::CommandReceived(CommandReceived {
             protocol: Protocol::Postgres,
-            text: shared.recorded(text),
+            text: recorded.to_owned(),
             summary: facts.summary(),
             parameters: parameters
                 .into_iter()
@@ -394,6 +425,7 @@ where
                 let ask = hold::Ask {
                     seq,
                     text,
+                    recorded,
                     policy,
                     group,
                     message,
@@ -404,6 +436,13 @@ where
                 Ok((seq, ruling))
             }
         }
+    }
+
+    /// A statement's text as its events keep it: through the content detectors, so that a
+    /// card number pasted into an INSERT does not stay in the archive (policy decides on the
+    /// statement as sent). Done once per prepared statement, not per Execute.
+    fn recorded_text(&self, text: &str) -> Arc<str> {
+        Arc::from(self.shared.recorded(text))
     }
 
     /// The statement's `COPY ... TO STDOUT`s, when masking needs them.

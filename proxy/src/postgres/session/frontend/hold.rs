@@ -56,6 +56,8 @@ pub(super) enum Ruling {
 pub(super) struct Ask<'a> {
     pub seq: u64,
     pub text: &'a str,
+    /// `text` as events keep it.
+    pub recorded: &'a str,
     pub policy: String,
     pub group: String,
     pub message: String,
@@ -104,7 +106,7 @@ where
             requester: shared.actor.clone(),
             target: shared.target_ref.clone(),
             command_seq: ask.seq,
-            command: shared.recorded(ask.text),
+            command: ask.recorded.to_owned(),
             summary: facts.summary(),
             fingerprint,
             policy: ask.policy.clone(),
