@@ -19,11 +19,12 @@ impl Detector for Card {
         // On a miss, try again from the next group: `12 4111 1111 1111 1111` holds a card.
         for run in scan.runs() {
             let start = run.start;
-            if start < at {
+            // Most runs glued to a word (hex ids, hashes) end here, before any copying.
+            if start < at || !starts_token(text, start) {
                 continue;
             }
             let (end, digits) = candidate(text, start);
-            if !starts_token(text, start) || !ends_token(text, end) {
+            if !ends_token(text, end) {
                 continue;
             }
             if let Some((digits, len)) = digits

@@ -46,7 +46,7 @@ pub struct Run {
 
 /// Run edges kept inline (a start and an end per run); longer texts find the rest of their
 /// runs as they are walked. Eight more slots take a word's edges whole.
-const STORED_EDGES: usize = 16;
+const STORED_EDGES: usize = 32;
 const EDGE_SLOTS: usize = STORED_EDGES + 8;
 
 /// Byte `i`'s high bit to bit `i` of the top byte (a multiply in place of `pmovmskb`).
