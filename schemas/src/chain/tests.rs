@@ -452,18 +452,6 @@ fn break_messages_name_session_and_seq() {
     );
 }
 
-fn link(event: &Event) -> Link<'_> {
-    Link {
-        session_id: event.session_id,
-        seq: event.seq,
-        schema_version: event.schema_version,
-        kind: event.kind(),
-        prev: event.prev,
-        hash: event.hash,
-        seal: event.seal.as_ref(),
-    }
-}
-
 /// Pushes `events` with precomputed hashes, the last one's seal checked by `checked_by`.
 fn push_hashed_with(
     events: &[Event],
@@ -476,7 +464,11 @@ fn push_hashed_with(
             .seal
             .as_ref()
             .map(|seal| checked_by.check(seal, event.session_id, event.seq, &event.hash));
-        verifier.push_hashed(&link(event), event.compute_hash().unwrap(), check.as_ref())?;
+        verifier.push_hashed(
+            &Link::of(event),
+            event.compute_hash().unwrap(),
+            check.as_ref(),
+        )?;
     }
     verifier.finish()
 }
@@ -535,6 +527,6 @@ fn a_seal_check_is_trusted_only_for_the_keys_and_event_it_was_taken_with() {
         verifier.push(event).unwrap();
     }
     verifier
-        .push_hashed(&link(last), last.hash, Some(&other))
+        .push_hashed(&Link::of(last), last.hash, Some(&other))
         .unwrap();
 }

@@ -44,16 +44,7 @@ impl<'k> ChainVerifier<'k> {
 
     /// Checks the next event.
     pub fn push(&mut self, event: &Event) -> Result<(), ChainBreak> {
-        let link = Link {
-            session_id: event.session_id,
-            seq: event.seq,
-            schema_version: event.schema_version,
-            kind: event.kind(),
-            prev: event.prev,
-            hash: event.hash,
-            seal: event.seal.as_ref(),
-        };
-        self.push_link(&link, || event.compute_hash(), None)
+        self.push_link(&Link::of(event), || event.compute_hash(), None)
     }
 
     /// Checks the next event, given as its links and the hash already recomputed from its
@@ -214,6 +205,21 @@ pub struct Link<'a> {
     pub hash: Digest,
     /// `seal`.
     pub seal: Option<&'a Seal>,
+}
+
+impl<'a> Link<'a> {
+    /// The links of a typed event.
+    pub fn of(event: &'a Event) -> Self {
+        Link {
+            session_id: event.session_id,
+            seq: event.seq,
+            schema_version: event.schema_version,
+            kind: event.kind(),
+            prev: event.prev,
+            hash: event.hash,
+            seal: event.seal.as_ref(),
+        }
+    }
 }
 
 /// Verifies one whole session, given as its events in stored order.
