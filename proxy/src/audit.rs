@@ -440,7 +440,7 @@ impl Appender {
             } => {
                 let value = match self.chain.as_mut() {
                     Some(chain) => chain
-                        .next(time, body)
+                        .next_linked(time, body)
                         .map_err(|e| closed(e.to_string()))
                         .and_then(encode),
                     None => Err(closed("the session has ended")),
@@ -459,7 +459,7 @@ impl Appender {
             } => {
                 let value = match self.chain.take() {
                     Some(chain) => chain
-                        .end(time, ended, &self.sealing_key)
+                        .end_linked(time, ended, &self.sealing_key)
                         .map_err(|e| closed(e.to_string()))
                         .and_then(encode),
                     None => Err(closed("already ended")),
@@ -509,6 +509,6 @@ impl Appender {
     }
 }
 
-fn encode(event: schemas::Event) -> Result<Vec<u8>, AuditError> {
-    serde_json::to_vec(&event).map_err(|e| closed(e.to_string()))
+fn encode(event: schemas::Linked) -> Result<Vec<u8>, AuditError> {
+    event.into_json().map_err(|e| closed(e.to_string()))
 }

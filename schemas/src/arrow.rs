@@ -338,10 +338,7 @@ pub enum BodyColumnError {
 /// The `body` column's value: the body's canonical JSON, without its kind.
 pub fn encode_body(body: &EventBody) -> Result<String, CanonicalError> {
     // `{"body":…,"kind":…}` without `kind` is `{"body":…}`: the content is what lies inside.
-    let bytes = canonical::to_canonical_vec(body, &["kind"])?;
-    let text = String::from_utf8(bytes).map_err(|err| CanonicalError::NotJson {
-        reason: err.to_string(),
-    })?;
+    let text = canonical::to_canonical_text(body, &["kind"])?;
     const OPENING: &str = "{\"body\":";
     let mut text = text;
     if !(text.starts_with(OPENING) && text.ends_with('}')) {

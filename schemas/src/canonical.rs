@@ -20,7 +20,7 @@ use serde_json::{Map, Number, Value};
 
 mod direct;
 
-pub use direct::to_canonical_vec;
+pub use direct::{to_canonical_text, to_canonical_vec};
 
 /// Why a value has no canonical encoding.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

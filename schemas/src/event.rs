@@ -99,10 +99,10 @@ impl<'de> Deserialize<'de> for Event {
     }
 }
 
-mod archived;
+mod hashed;
 mod wire;
 
-pub use archived::ArchivedEnvelope;
+pub use hashed::HashedEnvelope;
 
 #[cfg(test)]
 mod tests;

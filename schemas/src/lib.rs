@@ -107,8 +107,8 @@ mod nullable;
 pub use actor::Actor;
 pub use body::{EventBody, EventKind};
 pub use chain::{
-    BreakKind, ChainBreak, ChainBuilder, ChainError, ChainVerifier, SessionContext, SessionReport,
-    SessionStatus, verify_session,
+    BreakKind, ChainBreak, ChainBuilder, ChainError, ChainVerifier, Linked, SessionContext,
+    SessionReport, SessionStatus, verify_session,
 };
 pub use digest::Digest;
 pub use event::{Event, SCHEMA_VERSION};

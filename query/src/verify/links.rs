@@ -1,7 +1,7 @@
 //! The fast path of `verify`: archive rows to chain links, hashed without decoding bodies.
 //!
 //! For each row the hashed bytes are written straight from the columns with the stored
-//! canonical body spliced in (`schemas::event::ArchivedEnvelope`), hashed, and compared with the
+//! canonical body spliced in (`schemas::event::HashedEnvelope`), hashed, and compared with the
 //! stored hash; the promoted columns are compared with the body's top-level members, read
 //! without building the typed body; a `session.ended` seal is checked here too
 //! (`PublicKeys::check`), so the costly signature checks run on every core. A row that passes
@@ -22,7 +22,7 @@ use datafusion::arrow::array::{
     StringArray, UInt16Array, UInt64Array,
 };
 use schemas::chain::Link;
-use schemas::event::ArchivedEnvelope;
+use schemas::event::HashedEnvelope;
 use schemas::seal::SealCheck;
 use schemas::{Digest, EventKind, PublicKeys, Seal, Timestamp};
 use serde::Deserialize;
@@ -241,7 +241,7 @@ fn fast<'a>(
     items(c.actor_groups, row, &mut scratch.groups)?;
     let body = text(c.body, row)?;
     let (seq, schema_version) = (c.seq.value(row), c.schema_version.value(row));
-    let envelope = ArchivedEnvelope {
+    let envelope = HashedEnvelope {
         schema_version,
         id: text(c.event_id, row)?,
         session_id: session_text,

@@ -21,12 +21,20 @@ pub fn to_canonical_vec<T: Serialize + ?Sized>(
     value: &T,
     skip: &[&str],
 ) -> Result<Vec<u8>, CanonicalError> {
+    to_canonical_text(value, skip).map(String::into_bytes)
+}
+
+/// [`to_canonical_vec`], as the text it is.
+pub fn to_canonical_text<T: Serialize + ?Sized>(
+    value: &T,
+    skip: &[&str],
+) -> Result<String, CanonicalError> {
     let mut out = String::with_capacity(512);
     value.serialize(Writer {
         out: &mut out,
         skip,
     })?;
-    Ok(out.into_bytes())
+    Ok(out)
 }
 
 impl ser::Error for CanonicalError {

@@ -5,6 +5,10 @@
 //! every event links to the one before, and `session.ended` is produced only by `end`, which
 //! seals it and consumes the builder — so the proxy cannot emit an unsealed end or anything after
 //! it. The builder does no I/O; making events durable is the event log's job.
+//!
+//! An event is encoded once: the canonical bytes that are hashed are kept ([`Linked`]) and
+//! become the JSON the log carries, with `hash` and `seal` added, so the proxy never
+//! serializes an event twice.
 
 use uuid::{NoContext, Uuid};
 
@@ -12,8 +16,8 @@ use crate::actor::Actor;
 use crate::body::{EventBody, SessionEnded};
 use crate::canonical::CanonicalError;
 use crate::digest::Digest;
-use crate::event::{Event, SCHEMA_VERSION};
-use crate::seal::SealingKey;
+use crate::event::{Event, HashedEnvelope, SCHEMA_VERSION};
+use crate::seal::{Seal, SealingKey};
 use crate::target::Target;
 use crate::time::Timestamp;
 
@@ -108,19 +112,18 @@ impl ChainBuilder {
         time: Timestamp,
         body: EventBody,
     ) -> Result<Event, ChainError> {
-        if matches!(body, EventBody::SessionEnded(_)) {
-            return Err(ChainError::EndWithoutSeal);
-        }
-        let following = self
-            .next_seq
-            .checked_add(1)
-            .ok_or(ChainError::SeqExhausted {
-                session_id: self.context.session_id,
-            })?;
-        let event = self.link(id, time, body)?;
-        self.next_seq = following;
-        self.head = Some(event.hash);
+        let linked = self.link_next(id, time, &body)?;
+        let event = self.event(id, time, body, &linked);
+        self.advance(&linked);
         Ok(event)
+    }
+
+    /// [`ChainBuilder::next`] as the log carries it (see [`Linked::into_json`]), without a
+    /// typed event: what the proxy records.
+    pub fn next_linked(&mut self, time: Timestamp, body: EventBody) -> Result<Linked, ChainError> {
+        let linked = self.link_next(event_id(time), time, &body)?;
+        self.advance(&linked);
+        Ok(linked)
     }
 
     /// The sealed `session.ended` event that closes the session.
@@ -141,32 +144,156 @@ impl ChainBuilder {
         ended: SessionEnded,
         key: &SealingKey,
     ) -> Result<Event, ChainError> {
-        let mut event = self.link(id, time, EventBody::SessionEnded(ended))?;
-        event.seal = Some(key.seal(event.session_id, event.seq, &event.hash));
-        Ok(event)
+        let body = EventBody::SessionEnded(ended);
+        let linked = self.link_end(id, time, &body, key)?;
+        Ok(self.event(id, time, body, &linked))
     }
 
-    fn link(&self, id: Uuid, time: Timestamp, body: EventBody) -> Result<Event, ChainError> {
-        let mut event = Event {
+    /// [`ChainBuilder::end`] as the log carries it (see [`Linked::into_json`]).
+    pub fn end_linked(
+        self,
+        time: Timestamp,
+        ended: SessionEnded,
+        key: &SealingKey,
+    ) -> Result<Linked, ChainError> {
+        let body = EventBody::SessionEnded(ended);
+        self.link_end(event_id(time), time, &body, key)
+    }
+
+    /// Links an event that is not the last.
+    fn link_next(&self, id: Uuid, time: Timestamp, body: &EventBody) -> Result<Linked, ChainError> {
+        if matches!(body, EventBody::SessionEnded(_)) {
+            return Err(ChainError::EndWithoutSeal);
+        }
+        if self.next_seq == u64::MAX {
+            return Err(ChainError::SeqExhausted {
+                session_id: self.context.session_id,
+            });
+        }
+        self.link(id, time, body)
+    }
+
+    /// Links and seals the last event.
+    fn link_end(
+        &self,
+        id: Uuid,
+        time: Timestamp,
+        body: &EventBody,
+        key: &SealingKey,
+    ) -> Result<Linked, ChainError> {
+        let mut linked = self.link(id, time, body)?;
+        linked.seal = Some(key.seal(self.context.session_id, linked.seq, &linked.hash));
+        Ok(linked)
+    }
+
+    /// The canonical text of the next event and its hash: the body encoded once, the
+    /// envelope written around it from the context (see [`HashedEnvelope`]).
+    fn link(&self, id: Uuid, time: Timestamp, body: &EventBody) -> Result<Linked, ChainError> {
+        let seq = self.next_seq;
+        let body_json = crate::arrow::encode_body(body).map_err(|error| ChainError::Encoding {
+            session_id: self.context.session_id,
+            seq,
+            error,
+        })?;
+        let context = &self.context;
+        let mut id_text = Uuid::encode_buffer();
+        let mut session_text = Uuid::encode_buffer();
+        let envelope = HashedEnvelope {
+            schema_version: SCHEMA_VERSION,
+            id: id.hyphenated().encode_lower(&mut id_text),
+            session_id: context
+                .session_id
+                .hyphenated()
+                .encode_lower(&mut session_text),
+            seq,
+            time,
+            actor_subject: &context.actor.subject,
+            actor_agents: &context.actor.agents,
+            actor_groups: &context.actor.groups,
+            actor_issuer: &context.actor.issuer,
+            actor_token_id: context.actor.token_id.as_deref(),
+            target_name: &context.target.name,
+            target_protocol: context.target.protocol.as_str(),
+            client_addr: context.client_addr.as_deref(),
+            kind: body.kind().as_str(),
+            prev: self.head,
+        };
+        let mut hashed = String::with_capacity(body_json.len() + 512);
+        envelope.write_canonical(&body_json, &mut hashed);
+        Ok(Linked {
+            seq,
+            hash: Digest::sha256(hashed.as_bytes()),
+            seal: None,
+            hashed,
+        })
+    }
+
+    /// The typed event `linked` was linked from (before [`Self::advance`]).
+    fn event(&self, id: Uuid, time: Timestamp, body: EventBody, linked: &Linked) -> Event {
+        Event {
             schema_version: SCHEMA_VERSION,
             id,
             session_id: self.context.session_id,
-            seq: self.next_seq,
+            seq: linked.seq,
             time,
             actor: self.context.actor.clone(),
             target: self.context.target.clone(),
             client_addr: self.context.client_addr.clone(),
             body,
             prev: self.head,
-            hash: Digest::from_bytes([0; 32]),
-            seal: None,
-        };
-        event.hash = event.compute_hash().map_err(|error| ChainError::Encoding {
-            session_id: event.session_id,
-            seq: event.seq,
-            error,
-        })?;
-        Ok(event)
+            hash: linked.hash,
+            seal: linked.seal.clone(),
+        }
+    }
+
+    fn advance(&mut self, linked: &Linked) {
+        self.next_seq = linked.seq + 1;
+        self.head = Some(linked.hash);
+    }
+}
+
+/// An event just linked: its seq, hash and seal, and the canonical text they were computed
+/// from.
+#[derive(Debug, Clone)]
+pub struct Linked {
+    seq: u64,
+    hash: Digest,
+    seal: Option<Seal>,
+    /// [`Event::canonical_bytes`] of the event, as text: a JSON object without `hash` and `seal`.
+    hashed: String,
+}
+
+impl Linked {
+    /// The event's seq.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The event's hash.
+    pub fn hash(&self) -> Digest {
+        self.hash
+    }
+
+    /// The event as JSON: the hashed canonical text with `hash` and `seal` added as the last
+    /// members. It reads back as the same [`Event`] as `serde_json::to_vec` of it would (a
+    /// JSON object's member order carries no meaning), without a second encoding; a reader
+    /// holding these bytes can check the hash by taking those two members out.
+    pub fn into_json(self) -> Result<Vec<u8>, serde_json::Error> {
+        let Linked {
+            hash,
+            seal,
+            mut hashed,
+            ..
+        } = self;
+        // The envelope ends the canonical object (`"time":"…"}`): the new members follow a
+        // comma in place of its closing brace.
+        hashed.pop();
+        hashed.push_str(",\"hash\":\"");
+        hash.write_hex(&mut hashed);
+        hashed.push_str("\",\"seal\":");
+        hashed.push_str(&serde_json::to_string(&seal)?);
+        hashed.push('}');
+        Ok(hashed.into_bytes())
     }
 }
 

@@ -18,7 +18,7 @@ mod builder;
 mod report;
 mod verifier;
 
-pub use builder::{ChainBuilder, ChainError, SessionContext};
+pub use builder::{ChainBuilder, ChainError, Linked, SessionContext};
 pub use report::{BreakKind, ChainBreak, SessionReport, SessionStatus};
 pub use verifier::{ChainVerifier, Link, verify_session};
 

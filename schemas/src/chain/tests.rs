@@ -530,3 +530,46 @@ fn a_seal_check_is_trusted_only_for_the_keys_and_event_it_was_taken_with() {
         .push_hashed(&Link::of(last), last.hash, Some(&other))
         .unwrap();
 }
+
+#[test]
+fn linked_events_read_back_as_the_chain_with_hashes_of_their_canonical_bytes() {
+    let mut chain = ChainBuilder::new(context());
+    let bodies: Vec<EventBody> = samples()
+        .into_iter()
+        .filter(|body| body.kind() != EventKind::SessionEnded)
+        .collect();
+    let mut linked: Vec<Linked> = bodies
+        .iter()
+        .map(|body| {
+            chain
+                .next_linked(time(chain.next_seq()), body.clone())
+                .unwrap()
+        })
+        .collect();
+    let seq = chain.next_seq();
+    linked.push(chain.end_linked(time(seq), ended(), &key()).unwrap());
+
+    let mut events = Vec::new();
+    for (seq, linked) in linked.into_iter().enumerate() {
+        let (hash, json) = (linked.hash(), linked.into_json().unwrap());
+        let event: Event = serde_json::from_slice(&json).unwrap();
+        assert_eq!(event.seq, seq as u64);
+        assert_eq!(event.hash, hash);
+        // The spliced encoding is the canonical one, and it is what the JSON holds before
+        // `hash` and `seal`.
+        assert_eq!(event.compute_hash().unwrap(), event.hash);
+        let text = String::from_utf8(json).unwrap();
+        let cut = text.rfind(",\"hash\":").unwrap();
+        let hashed = format!("{}}}", &text[..cut]);
+        assert_eq!(hashed.as_bytes(), event.canonical_bytes().unwrap());
+        events.push(event);
+    }
+    for (event, body) in events.iter().zip(&bodies) {
+        assert_eq!(&event.body, body);
+        assert_eq!(event.actor, context().actor);
+        assert_eq!(event.client_addr, context().client_addr);
+    }
+    let report = verify_session(&events, &keys()).unwrap();
+    assert!(matches!(report.status, SessionStatus::Sealed { .. }));
+    assert_eq!(report.events, bodies.len() as u64 + 1);
+}

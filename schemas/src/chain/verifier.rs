@@ -48,7 +48,7 @@ impl<'k> ChainVerifier<'k> {
     }
 
     /// Checks the next event, given as its links and the hash already recomputed from its
-    /// canonical bytes (e.g. with [`ArchivedEnvelope`](crate::event::ArchivedEnvelope)), and,
+    /// canonical bytes (e.g. with [`HashedEnvelope`](crate::event::HashedEnvelope)), and,
     /// for a sealed event, optionally its seal checked ahead ([`PublicKeys::check`]; used only
     /// if taken over this very seal, event and key, else the seal is verified here). The checks
     /// are those of [`ChainVerifier::push`], in the same order.

@@ -1,15 +1,17 @@
-//! The hashed bytes of an event rebuilt from its archive columns, without decoding its body.
+//! The hashed bytes of an event written from its envelope members and its body's canonical
+//! JSON, without a typed event in between.
 //!
-//! `blastwall verify` recomputes the hash of every archived event. The archive keeps each
-//! body's canonical JSON in the `body` column and every envelope member in a column of its own,
-//! so the canonical bytes ([`Event::canonical_bytes`](super::Event::canonical_bytes)) can be
-//! written directly: the envelope members in RFC 8785 order, the stored body text spliced in
-//! verbatim. No typed event is built and nothing is re-serialised.
+//! Two places hash events at volume. The chain builder links every event the proxy records:
+//! it encodes the body once and writes the envelope around it from the session's context.
+//! `blastwall verify` recomputes the hash of every archived event: the archive keeps each
+//! body's canonical JSON in the `body` column and every envelope member in a column of its own.
+//! Both write the canonical bytes ([`Event::canonical_bytes`](super::Event::canonical_bytes))
+//! directly: the envelope members in RFC 8785 order, the body text spliced in verbatim.
 //!
-//! Invariants: for the columns of an event `e` (as the recorder writes them), the bytes written
-//! are byte for byte `e.canonical_bytes()` — the tests check this for every kind. Column text
-//! is written as given (escaped as RFC 8785 requires), never normalised: a column altered to
-//! another spelling of the same value yields other bytes, so its hash no longer matches.
+//! Invariants: for the members of an event `e`, the bytes written are byte for byte
+//! `e.canonical_bytes()` — the tests check this for every kind. Member text is written as
+//! given (escaped as RFC 8785 requires), never normalised: a column altered to another
+//! spelling of the same value yields other bytes, so its hash no longer matches.
 //!
 //! Not here: deciding what a mismatch means (`chain`), reading the columns (the query crate).
 
@@ -19,9 +21,10 @@ use crate::canonical::write_string;
 use crate::digest::Digest;
 use crate::time::Timestamp;
 
-/// An event's hashed envelope members, borrowed from its archive columns.
+/// An event's hashed envelope members, borrowed (from archive columns, or a session's
+/// context); `S` is how a list's items are held.
 #[derive(Debug, Clone, Copy)]
-pub struct ArchivedEnvelope<'a> {
+pub struct HashedEnvelope<'a, S = &'a str> {
     /// `schema_version`.
     pub schema_version: u16,
     /// `id`, as stored (hyphenated lowercase when sound).
@@ -35,9 +38,9 @@ pub struct ArchivedEnvelope<'a> {
     /// `actor.subject`.
     pub actor_subject: &'a str,
     /// `actor.agents`, outermost first.
-    pub actor_agents: &'a [&'a str],
+    pub actor_agents: &'a [S],
     /// `actor.groups`.
-    pub actor_groups: &'a [&'a str],
+    pub actor_groups: &'a [S],
     /// `actor.issuer`.
     pub actor_issuer: &'a str,
     /// `actor.token_id`.
@@ -54,7 +57,7 @@ pub struct ArchivedEnvelope<'a> {
     pub prev: Option<Digest>,
 }
 
-impl ArchivedEnvelope<'_> {
+impl<S: AsRef<str>> HashedEnvelope<'_, S> {
     /// Writes the canonical bytes of this envelope with `body_json` as its body into `out`
     /// (cleared first). `body_json` must be the stored canonical body: it is not checked here,
     /// the hash it goes into is.
@@ -65,7 +68,7 @@ impl ArchivedEnvelope<'_> {
         self.write_tail(out);
     }
 
-    /// SHA-256 of [`ArchivedEnvelope::write_canonical`]'s bytes, fed to the hash in three
+    /// SHA-256 of [`HashedEnvelope::write_canonical`]'s bytes, fed to the hash in three
     /// pieces so the body is never copied; `scratch` is reused.
     pub fn hash(&self, body_json: &str, scratch: &mut String) -> Digest {
         let mut hasher = Sha256::new();
@@ -128,13 +131,13 @@ impl ArchivedEnvelope<'_> {
     }
 }
 
-fn write_list(out: &mut String, items: &[&str]) {
+fn write_list(out: &mut String, items: &[impl AsRef<str>]) {
     out.push('[');
     for (index, item) in items.iter().enumerate() {
         if index > 0 {
             out.push(',');
         }
-        write_string(out, item);
+        write_string(out, item.as_ref());
     }
     out.push(']');
 }
@@ -182,7 +185,7 @@ mod tests {
 
     fn spliced(event: &Event) -> String {
         let (agents, groups, id, session_id, body) = columns_of(event);
-        let envelope = ArchivedEnvelope {
+        let envelope = HashedEnvelope {
             schema_version: event.schema_version,
             id: &id,
             session_id: &session_id,
