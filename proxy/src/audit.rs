@@ -332,9 +332,11 @@ impl Strongest for Durability {
 }
 
 /// How long events that nobody waits for may gather before they are handed to the log.
-/// One append per many events spares the log's writer a wake-up per event; the `async`
-/// promise (on disk within the log's flush interval) is unaffected.
-const ASYNC_LINGER: std::time::Duration = std::time::Duration::from_millis(2);
+/// One append per many events spares the log's writer a wake-up per event: at 5 ms, a busy
+/// `async` session costs the log 200 appends a second, whatever its statement rate (2 ms cost
+/// about 3% more CPU per statement under pgbench). A durable event, or the session's end, is
+/// handed over at once and takes what lingers with it.
+const ASYNC_LINGER: std::time::Duration = std::time::Duration::from_millis(5);
 /// A batch this large is appended without lingering further.
 const MAX_BATCH: usize = 256;
 

@@ -218,7 +218,8 @@ impl ChainBuilder {
             kind: body.kind().as_str(),
             prev: self.head,
         };
-        let mut hashed = String::with_capacity(body_json.len() + 512);
+        // Room for the envelope, and for `hash` and `seal` when the text becomes the JSON.
+        let mut hashed = String::with_capacity(body_json.len() + 1024);
         envelope.write_canonical(&body_json, &mut hashed);
         Ok(Linked {
             seq,
