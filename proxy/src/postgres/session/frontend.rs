@@ -247,6 +247,8 @@ where
         }
     }
 
+    /// Tracks the portal: its statement's text and facts, and its parameters as events keep
+    /// them (through the content detectors, once here rather than at every Execute).
     async fn bind(&mut self, bind: Bind) -> Forwarded {
         let portal = bind.portal_name.clone().unwrap_or_default();
         let statement = bind.statement_name.clone().unwrap_or_default();
@@ -340,7 +342,8 @@ where
     /// command's SQL-level PREPAREs and DEALLOCATEs are tracked from here on; one that needs
     /// approval is held (see `hold`).
     ///
-    /// `recorded` is `text` as the event keeps it (see [`Self::recorded_text`]).
+    /// `recorded` is `text` as the event keeps it (see [`Self::recorded_text`]); `parameters`
+    /// are too (see [`Self::bind`]).
     async fn decide(
         &mut self,
         text: &str,
@@ -350,16 +353,13 @@ where
     ) -> Result<(u64, Ruling), FrontendEnd> {
         let shared = &self.shared;
         let facts = self.sql_prepared.resolve(facts);
-        // What the event keeps passes the content detectors (see `recorded_text`); so do the
-        // parameters.
+        // What the event keeps passed the content detectors: the text (see `recorded_text`),
+        // and the parameters, masked once at Bind.
         let received = EventBody::CommandReceived(CommandReceived {
             protocol: Protocol::Postgres,
             text: recorded.to_owned(),
             summary: facts.summary(),
-            parameters: parameters
-                .into_iter()
-                .map(|p| p.map(|p| shared.recorded(&p)))
-                .collect(),
+            parameters,
         });
         // Queued now; the durable append of the decision below covers it (a session's events
         // are appended in order), so the command is on disk before it can run.
