@@ -2,6 +2,7 @@
 //! of four split by single spaces, accepted only when the ISO 13616 mod-97 check gives 1.
 //! Found from their check digits: a digit pair right after two letters.
 
+use super::scan::mark;
 use super::{Detector, Needs, Scan, Span, ends_token, is_digit, starts_token};
 
 /// Finds IBANs.
@@ -14,7 +15,8 @@ impl Detector for Iban {
     fn needs(&self) -> Needs {
         Needs {
             digits: 6,
-            marks: 0,
+            token_digits: 0,
+            marks: mark::COUNTRY,
         }
     }
 

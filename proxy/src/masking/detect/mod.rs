@@ -15,6 +15,7 @@
 mod card;
 mod cloud_key;
 mod email;
+mod gate;
 mod iban;
 mod jwt;
 mod phone;
@@ -24,7 +25,7 @@ mod ssn;
 
 use serde::Deserialize;
 
-use scan::Gate;
+use gate::Gate;
 pub use scan::{Needs, Run, Scan};
 
 /// The detectors there are.

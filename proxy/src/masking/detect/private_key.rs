@@ -18,6 +18,7 @@ impl Detector for PrivateKey {
     fn needs(&self) -> Needs {
         Needs {
             digits: 0,
+            token_digits: 0,
             marks: mark::DASHES,
         }
     }

@@ -3,16 +3,42 @@
 //! [`Scan::new`] reads the value eight bytes at a time (exact per-byte bit tricks, no
 //! branches per byte) and notes what the detectors start from: how many ASCII digits it holds,
 //! where its runs of digits are, and which marker bytes occur (`@`, `J`, `A`, two dashes in a
-//! row). [`Detectors`](super::Detectors) skips every detector whose [`Needs`] the scan does not
-//! meet (a [`Gate`] works that out per value with one table look-up), and the digit detectors
-//! (card, SSN, IBAN, phone) walk the scan's runs instead of searching the value again each.
-//! Most values meet few detectors' needs and are read once.
+//! row). It then looks once at the byte or three before each run (no branch per run): how many
+//! digits stand in runs that start a token, and whether a run is a free-standing three, follows
+//! a `+`, or follows a two-letter country code. [`Detectors`](super::Detectors) skips every
+//! detector whose [`Needs`] the scan does not meet (a [`Gate`](super::gate::Gate) works that
+//! out per value with one table look-up), and the digit detectors (card, SSN, IBAN, phone) walk
+//! the scan's runs instead of searching the value again each. Most values meet few detectors'
+//! needs and are read once: a hex hash, whose digits are all glued to letters, meets none.
 //!
 //! The first runs are kept inline (no allocation); past them, [`Runs`] finds the rest in the
 //! text as it goes, so a long text (a COPY line, terminal output) yields the same runs either
-//! way.
+//! way, and its run shapes are taken as all present (a need is never wrongly unmet).
 
 use super::{digits_end, next_digit};
+
+/// [`CLASS`] bits: an ASCII letter or digit; an ASCII letter.
+const ALNUM: u8 = 1;
+const ALPHA: u8 = 2;
+
+/// Per byte, its [`ALNUM`] and [`ALPHA`] bits.
+const CLASS: [u8; 256] = classes();
+
+const fn classes() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        if b.is_ascii_alphanumeric() {
+            table[byte] |= ALNUM;
+        }
+        if b.is_ascii_alphabetic() {
+            table[byte] |= ALPHA;
+        }
+        byte += 1;
+    }
+    table
+}
 
 /// Marker bytes a detector may need, as bits of [`Needs::marks`].
 pub mod mark {
@@ -24,14 +50,28 @@ pub mod mark {
     pub const A: u8 = 4;
     /// Two dashes in a row (of `-----BEGIN`).
     pub const DASHES: u8 = 8;
+    /// A run of exactly three digits that starts a token (an SSN's area, a phone's area code).
+    pub const THREE: u8 = 16;
+    /// A run of digits right after a `+` (an international phone number).
+    pub const PLUS: u8 = 32;
+    /// A run of two or more digits right after two letters that start a token (an IBAN's
+    /// country code and check digits).
+    pub const COUNTRY: u8 = 64;
 }
+
+/// Marker sets: every combination of the [`mark`] bits.
+pub const MARK_SETS: usize = 128;
 
 /// What a value must show for a detector to possibly find something in it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Needs {
     /// The fewest ASCII digits.
     pub digits: usize,
-    /// Marker bytes ([`mark`]) of which at least one must occur; 0 means none needed.
+    /// The fewest ASCII digits in runs that start a token (at the text's start or after a byte
+    /// that is no ASCII letter or digit): a card's, an SSN's or a phone's groups all do, the
+    /// digits of a hex hash or an id like `a9f3` do not.
+    pub token_digits: usize,
+    /// Marker bytes and run shapes ([`mark`]) of which at least one must occur; 0 means none needed.
     pub marks: u8,
 }
 
@@ -88,6 +128,7 @@ struct Words {
 pub struct Scan<'t> {
     text: &'t [u8],
     digits: usize,
+    token_digits: usize,
     marks: u8,
     /// Where runs start and end, alternately (positions fit in `u32`, or nothing is stored).
     edges: [u32; EDGE_SLOTS],
@@ -155,6 +196,7 @@ impl<'t> Scan<'t> {
         Scan {
             text,
             digits: 0,
+            token_digits: 0,
             marks: 0,
             edges: [0; EDGE_SLOTS],
             stored: 0,
@@ -188,6 +230,45 @@ impl<'t> Scan<'t> {
         }
         scan.word(&mut words, last, base);
         scan.marks = fold_marks(words.marks);
+        scan.shape_runs();
+    }
+
+    /// Notes how many digits stand in runs that start a token and which run shapes
+    /// ([`mark::THREE`], [`mark::PLUS`], [`mark::COUNTRY`]) occur, from the bytes before each
+    /// stored run. With runs not stored (a long text), every shape counts as present.
+    #[inline]
+    fn shape_runs(&mut self) {
+        if self.stored != self.edge_count {
+            self.token_digits = self.digits;
+            self.marks |= mark::THREE | mark::PLUS | mark::COUNTRY;
+            return;
+        }
+        let text = self.text;
+        let class = |at: usize| CLASS[usize::from(text.get(at).copied().unwrap_or(0))];
+        let mut token_digits = 0;
+        let mut marks = 0;
+        // Arithmetic in place of branches: which runs have which shape is not predictable.
+        for edges in self
+            .edges
+            .get(..self.stored)
+            .unwrap_or_default()
+            .chunks_exact(2)
+        {
+            let (start, end) = (edges[0] as usize, edges[1] as usize);
+            let len = end - start;
+            // Before the text's start is as if a space (`wrapping_sub` reads past the end).
+            let before = text.get(start.wrapping_sub(1)).copied().unwrap_or(b' ');
+            let token = CLASS[usize::from(before)] & ALNUM == 0;
+            token_digits += len * usize::from(token);
+            let country = (class(start.wrapping_sub(1)) & class(start.wrapping_sub(2)) & ALPHA
+                != 0)
+                & (class(start.wrapping_sub(3)) & ALNUM == 0);
+            marks |= (mark::THREE * u8::from(token & (len == 3)))
+                | (mark::PLUS * u8::from(before == b'+'))
+                | (mark::COUNTRY * u8::from(country & (len >= 2)));
+        }
+        self.token_digits = token_digits;
+        self.marks |= marks;
     }
 
     /// One word of the text, at `base`: its digits, run edges and markers.
@@ -222,16 +303,22 @@ impl<'t> Scan<'t> {
         self.digits
     }
 
-    /// The [`mark`] bits of the markers the text holds.
+    /// How many ASCII digits stand in runs that start a token.
+    pub fn token_digits(&self) -> usize {
+        self.token_digits
+    }
+
+    /// The [`mark`] bits of the markers and run shapes the text holds.
     pub fn marks(&self) -> u8 {
         self.marks
     }
 
-    /// The scan of a text with `digits` digits and `marks`, and no runs: for working out
-    /// which needs such texts meet.
-    fn with(digits: usize, marks: u8) -> Scan<'static> {
+    /// The scan of a text with `digits` digits (`token_digits` of them in runs that start a
+    /// token) and `marks`, and no runs: for working out which needs such texts meet.
+    pub(super) fn with(digits: usize, token_digits: usize, marks: u8) -> Scan<'static> {
         Scan {
             digits,
+            token_digits,
             marks,
             ..Scan::blank(&[])
         }
@@ -241,7 +328,9 @@ impl<'t> Scan<'t> {
     #[inline]
     pub fn meets(&self, needs: Needs) -> bool {
         // `&` and `|`, not `&&` and `||`: no branches, the set tests every detector at once.
-        (self.digits >= needs.digits) & ((needs.marks == 0) | (self.marks & needs.marks != 0))
+        (self.digits >= needs.digits)
+            & (self.token_digits >= needs.token_digits)
+            & ((needs.marks == 0) | (self.marks & needs.marks != 0))
     }
 
     /// The runs of digits, in order.
@@ -251,52 +340,6 @@ impl<'t> Scan<'t> {
             next: 0,
             from: 0,
         }
-    }
-}
-
-/// Which detectors of a set a scanned text can hold anything for, worked out once for every
-/// digit count and set of markers: per value, one table look-up in place of a test per
-/// detector.
-pub struct Gate {
-    /// The digit counts detectors need, ascending, each once.
-    steps: Vec<usize>,
-    /// Per step reached (0 to `steps.len()`) and per marker set, the eligible detectors as bits.
-    table: Vec<u32>,
-}
-
-/// Marker sets: every combination of the [`mark`] bits.
-const MARK_SETS: usize = 16;
-
-impl Gate {
-    /// The gate for detectors with `needs`, in order.
-    pub fn new(needs: &[Needs]) -> Gate {
-        let mut steps: Vec<usize> = needs.iter().map(|n| n.digits).collect();
-        steps.sort_unstable();
-        steps.dedup();
-        let mut table = Vec::with_capacity((steps.len() + 1) * MARK_SETS);
-        for reached in 0..=steps.len() {
-            // The fewest digits that reach this step.
-            let digits = reached.checked_sub(1).map_or(0, |i| steps[i]);
-            for marks in 0..MARK_SETS {
-                let scan = Scan::with(digits, marks as u8);
-                let bits = needs
-                    .iter()
-                    .enumerate()
-                    .fold(0u32, |bits, (i, n)| bits | (u32::from(scan.meets(*n)) << i));
-                table.push(bits);
-            }
-        }
-        Gate { steps, table }
-    }
-
-    /// The detectors (as bits, in order) whose needs `scan` meets.
-    #[inline]
-    pub fn eligible(&self, scan: &Scan<'_>) -> u32 {
-        let reached = self.steps.iter().filter(|s| scan.digits() >= **s).count();
-        self.table
-            .get(reached * MARK_SETS + usize::from(scan.marks()))
-            .copied()
-            .unwrap_or(u32::MAX)
     }
 }
 
@@ -390,38 +433,80 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_gate_lets_through_exactly_the_detectors_whose_needs_are_met() {
-        let needs = |digits, marks| Needs { digits, marks };
-        for set in [
-            vec![
-                needs(0, mark::DASHES),
-                needs(0, mark::J),
-                needs(13, 0),
-                needs(8, 0),
-            ],
-            vec![needs(9, 0), needs(0, mark::AT), needs(6, 0), needs(9, 0)],
-            vec![needs(0, 0)],
-            vec![],
-        ] {
-            let gate = Gate::new(&set);
-            for digits in 0..20 {
-                for marks in 0..16u8 {
-                    let scan = Scan::with(digits, marks);
-                    let want = set
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, n)| scan.meets(**n))
-                        .fold(0u32, |bits, (i, _)| bits | 1 << i);
-                    assert_eq!(gate.eligible(&scan), want, "{digits} {marks}");
+    /// Token digits and run shapes worked out byte by byte from the plain runs.
+    fn plain_shapes(text: &[u8]) -> (usize, u8) {
+        let alnum = |at: Option<usize>| {
+            at.and_then(|i| text.get(i))
+                .is_some_and(u8::is_ascii_alphanumeric)
+        };
+        let alpha = |at: Option<usize>| {
+            at.and_then(|i| text.get(i))
+                .is_some_and(u8::is_ascii_alphabetic)
+        };
+        let (mut token_digits, mut marks) = (0, 0);
+        for run in plain_runs(text) {
+            let len = run.end - run.start;
+            let token = !alnum(run.start.checked_sub(1));
+            if token {
+                token_digits += len;
+                if len == 3 {
+                    marks |= mark::THREE;
                 }
             }
+            if run.start > 0 && text[run.start - 1] == b'+' {
+                marks |= mark::PLUS;
+            }
+            if alpha(run.start.checked_sub(1))
+                && alpha(run.start.checked_sub(2))
+                && !alnum(run.start.checked_sub(3))
+                && len >= 2
+            {
+                marks |= mark::COUNTRY;
+            }
         }
+        (token_digits, marks)
+    }
+
+    #[test]
+    fn token_digits_and_run_shapes_agree_with_a_plain_walk() {
+        let shapes = mark::THREE | mark::PLUS | mark::COUNTRY;
+        let samples: [&[u8]; 14] = [
+            b"",
+            b"123",
+            b"c4ca4238a0b923820dcc509a6f75849b",
+            b"customer 123456 ordered item 456",
+            b"shipped to warehouse 12 on 2024-03-15",
+            b"+44 20 7946 0958",
+            b"DE89370400440532013000",
+            b"iban: GB82 WEST 1234 5698 7654 32.",
+            b"xDE89 aDE8 DE8 (415) 555-0132",
+            b"ab12",
+            b"9ab12",
+            b"\xc3\xa9AB12 \xffcd345",
+            b"4111 1111 1111 1111",
+            b"a+1 b+22",
+        ];
+        for sample in samples {
+            let scan = Scan::new(sample);
+            let (token_digits, marks) = plain_shapes(sample);
+            assert_eq!(scan.token_digits(), token_digits, "{sample:?}");
+            assert_eq!(scan.marks() & shapes, marks, "{sample:?}");
+        }
+        // Past the stored runs every shape counts as present and every digit as a token's.
+        let long: Vec<u8> = (0..200)
+            .flat_map(|i| format!("n{i} ").into_bytes())
+            .collect();
+        let scan = Scan::new(&long);
+        assert_eq!(scan.marks() & shapes, shapes);
+        assert_eq!(scan.token_digits(), scan.digits());
     }
 
     #[test]
     fn markers_are_found_exactly() {
-        let needs = |marks| Needs { digits: 0, marks };
+        let needs = |marks| Needs {
+            marks,
+            ..Needs::default()
+        };
         let scan = Scan::new(b"mail a@b.io");
         assert!(scan.meets(needs(mark::AT)));
         assert!(!scan.meets(needs(mark::J | mark::A | mark::DASHES)));
@@ -439,7 +524,11 @@ mod tests {
         assert!(Scan::new(b"").meets(Needs::default()));
         assert!(!Scan::new(b"12").meets(Needs {
             digits: 3,
-            marks: 0
+            ..Needs::default()
+        }));
+        assert!(!Scan::new(b"a123").meets(Needs {
+            token_digits: 1,
+            ..Needs::default()
         }));
     }
 }
