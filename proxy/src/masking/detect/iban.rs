@@ -36,9 +36,9 @@ impl Detector for Iban {
                 continue;
             }
             let (end, compact) = collect(text, start);
-            if (MIN_LEN..=MAX_LEN).contains(&compact.len())
+            if (MIN_LEN..=MAX_LEN).contains(&compact.len)
                 && ends_token(text, end)
-                && mod97(&compact) == 1
+                && mod97(compact.as_slice()) == 1
             {
                 found.push(Span { start, end });
                 at = end;
@@ -47,15 +47,34 @@ impl Detector for Iban {
     }
 }
 
+/// The IBAN's characters without spaces (upper-cased), kept on the stack: one more than the
+/// longest IBAN, so a longer run is seen to be too long.
+struct Compact {
+    bytes: [u8; MAX_LEN + 1],
+    len: usize,
+}
+
+impl Compact {
+    fn as_slice(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+}
+
 /// The IBAN's characters without spaces (upper-cased) and where it ends.
-fn collect(text: &[u8], start: usize) -> (usize, Vec<u8>) {
-    let mut compact = Vec::with_capacity(MAX_LEN);
+fn collect(text: &[u8], start: usize) -> (usize, Compact) {
+    let mut compact = Compact {
+        bytes: [0; MAX_LEN + 1],
+        len: 0,
+    };
     let mut at = start;
     let mut group = 0;
-    while at < text.len() && compact.len() <= MAX_LEN {
+    while at < text.len() && compact.len <= MAX_LEN {
         let byte = text[at];
         if byte.is_ascii_alphanumeric() {
-            compact.push(byte.to_ascii_uppercase());
+            if let Some(slot) = compact.bytes.get_mut(compact.len) {
+                *slot = byte.to_ascii_uppercase();
+            }
+            compact.len += 1;
             group += 1;
             at += 1;
         } else if byte == b' '
@@ -120,6 +139,12 @@ mod tests {
         assert!(find("DE88370400440532013000").is_empty());
         // Too short.
         assert!(find("DE8937040044").is_empty());
+        // Too long: one character past the longest IBAN there is.
+        assert!(find("DE893704004405320130001234567890123").is_empty());
+        assert_eq!(
+            find("MT84MALT011000012345MTLCAST001S"),
+            ["MT84MALT011000012345MTLCAST001S"]
+        );
         // Glued to a word.
         assert!(find("XDE89370400440532013000").is_empty());
         assert!(find("AB12").is_empty());
