@@ -13,13 +13,28 @@ use super::scan::mark;
 
 /// The eligible detectors per digit count, token-digit count and marker set.
 pub struct Gate {
-    /// The digit counts detectors need, ascending, each once.
-    digit_steps: Vec<usize>,
-    /// The token-digit counts detectors need, ascending, each once.
-    token_steps: Vec<usize>,
+    /// Per digit count, the first table row of the digit step it reaches (counts past the
+    /// last entry reach every step).
+    digit_rows: Vec<usize>,
+    /// Per token-digit count, the row offset of the token step it reaches (likewise).
+    token_rows: Vec<usize>,
     /// Per digit step reached (0 to `digit_steps.len()`), token step reached and marker set,
     /// the eligible detectors as bits.
     table: Vec<u32>,
+}
+
+/// Per count from 0 to the last step, the steps reached times `stride`.
+fn rows(steps: &[usize], stride: usize) -> Vec<usize> {
+    let last = steps.last().copied().unwrap_or(0);
+    (0..=last)
+        .map(|count| reached(steps, count) * stride)
+        .collect()
+}
+
+/// The entry of `rows` for `count` (past the end: the last).
+#[inline(always)]
+fn row(rows: &[usize], count: usize) -> usize {
+    rows.get(count).or(rows.last()).copied().unwrap_or(0)
 }
 
 /// The distinct counts of `counts`, ascending.
@@ -60,9 +75,11 @@ impl Gate {
                 }
             }
         }
+        let token_stride = MARK_SETS;
+        let digit_stride = (token_steps.len() + 1) * token_stride;
         Gate {
-            digit_steps,
-            token_steps,
+            digit_rows: rows(&digit_steps, digit_stride),
+            token_rows: rows(&token_steps, token_stride),
             table,
         }
     }
@@ -70,13 +87,10 @@ impl Gate {
     /// The detectors (as bits, in order) whose needs `scan` meets.
     #[inline]
     pub fn eligible(&self, scan: &Scan<'_>) -> u32 {
-        let digits = reached(&self.digit_steps, scan.digits());
-        let tokens = reached(&self.token_steps, scan.token_digits());
-        let row = digits * (self.token_steps.len() + 1) + tokens;
-        self.table
-            .get(row * MARK_SETS + usize::from(scan.marks()))
-            .copied()
-            .unwrap_or(u32::MAX)
+        let at = row(&self.digit_rows, scan.digits())
+            + row(&self.token_rows, scan.token_digits())
+            + usize::from(scan.marks());
+        self.table.get(at).copied().unwrap_or(u32::MAX)
     }
 }
 

@@ -22,6 +22,7 @@ mod phone;
 mod private_key;
 pub mod scan;
 mod ssn;
+mod word_bits;
 
 use serde::Deserialize;
 

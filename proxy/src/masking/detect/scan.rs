@@ -11,34 +11,14 @@
 //! the scan's runs instead of searching the value again each. Most values meet few detectors'
 //! needs and are read once: a hex hash, whose digits are all glued to letters, meets none.
 //!
-//! The first runs are kept inline (no allocation); past them, [`Runs`] finds the rest in the
-//! text as it goes, so a long text (a COPY line, terminal output) yields the same runs either
-//! way, and its run shapes are taken as all present (a need is never wrongly unmet).
+//! A text of at most 64 bytes (most values) keeps its digits as one 64-bit mask, one bit per
+//! byte, and its runs are read from that. A longer one keeps its first run edges inline (no
+//! allocation); past them, [`Runs`] finds the rest in the text as it goes, so a long text (a
+//! COPY line, terminal output) yields the same runs either way, and its run shapes are taken as
+//! all present (a need is never wrongly unmet).
 
+use super::word_bits::{GATHER, ONES, POSITIONS, fold_marks, gather, marker_bits, shape};
 use super::{digits_end, next_digit};
-
-/// [`CLASS`] bits: an ASCII letter or digit; an ASCII letter.
-const ALNUM: u8 = 1;
-const ALPHA: u8 = 2;
-
-/// Per byte, its [`ALNUM`] and [`ALPHA`] bits.
-const CLASS: [u8; 256] = classes();
-
-const fn classes() -> [u8; 256] {
-    let mut table = [0u8; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        let b = byte as u8;
-        if b.is_ascii_alphanumeric() {
-            table[byte] |= ALNUM;
-        }
-        if b.is_ascii_alphabetic() {
-            table[byte] |= ALPHA;
-        }
-        byte += 1;
-    }
-    table
-}
 
 /// Marker bytes a detector may need, as bits of [`Needs::marks`].
 pub mod mark {
@@ -89,30 +69,6 @@ pub struct Run {
 const STORED_EDGES: usize = 32;
 const EDGE_SLOTS: usize = STORED_EDGES + 8;
 
-/// Byte `i`'s high bit to bit `i` of the top byte (a multiply in place of `pmovmskb`).
-const GATHER: u64 = 0x0102_0408_1020_4080;
-
-/// For each 8-bit mask, the positions of its set bits in order (then zeros): a word's edges
-/// are stored without a branch per edge.
-const POSITIONS: [[u8; 8]; 256] = positions();
-
-const fn positions() -> [[u8; 8]; 256] {
-    let mut table = [[0u8; 8]; 256];
-    let mut mask = 0;
-    while mask < 256 {
-        let (mut bit, mut n) = (0, 0);
-        while bit < 8 {
-            if mask & (1 << bit) != 0 {
-                table[mask][n] = bit as u8;
-                n += 1;
-            }
-            bit += 1;
-        }
-        mask += 1;
-    }
-    table
-}
-
 /// The scan's state between words.
 struct Words {
     /// Marker bits seen, per byte.
@@ -136,50 +92,13 @@ pub struct Scan<'t> {
     stored: usize,
     /// How many edges there were (more than stored when the text has more runs).
     edge_count: usize,
+    /// For a short text ([`SHORT`] bytes at most), its digits as bits (bit `i` for byte `i`):
+    /// its runs are read from these, and no edges are stored.
+    packed: Option<u64>,
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const LOW7: u64 = ONES * 127;
-const HIGH: u64 = ONES * 128;
-
-/// One high bit per byte of `x` equal to `byte` (exact per byte: no carries between bytes).
-#[inline(always)]
-fn equal_mask(x: u64, byte: u8) -> u64 {
-    let v = x ^ (ONES * u64::from(byte));
-    !(((v & LOW7) + LOW7) | v) & HIGH
-}
-
-/// Each marker's high bits, moved to a bit of its own (bits 7, 6, 5 and 4 of a byte).
-#[inline(always)]
-fn marker_bits(x: u64) -> u64 {
-    let dash = equal_mask(x, b'-');
-    let mut bits = (dash & (dash >> 8)) >> 3;
-    // `@`, `A` and `J` lie in 0x40..=0x4a: one range test first (most words have none of
-    // those bytes), then the exact tests.
-    let low = x & LOW7;
-    let range = (ONES * (127 + 0x4b) - low) & !x & (low + ONES * (127 - 0x3f)) & HIGH;
-    if range != 0 {
-        bits |= equal_mask(x, b'@') | (equal_mask(x, b'J') >> 1) | (equal_mask(x, b'A') >> 2);
-    }
-    bits
-}
-
-/// Folds the marker bits of every byte into one byte of [`mark`] bits.
-fn fold_marks(marks: u64) -> u8 {
-    let byte = marks.to_le_bytes().iter().fold(0u8, |all, b| all | b);
-    let mut out = 0;
-    for (bit, flag) in [
-        (0x80, mark::AT),
-        (0x40, mark::J),
-        (0x20, mark::A),
-        (0x10, mark::DASHES),
-    ] {
-        if byte & bit != 0 {
-            out |= flag;
-        }
-    }
-    out
-}
+/// The longest text whose digits fit one 64-bit mask: most values of most columns.
+const SHORT: usize = 64;
 
 impl<'t> Scan<'t> {
     /// Scans `text` once.
@@ -201,12 +120,17 @@ impl<'t> Scan<'t> {
             edges: [0; EDGE_SLOTS],
             stored: 0,
             edge_count: 0,
+            packed: None,
         }
     }
 
     /// Scans the text once (on a blank scan).
     #[inline]
     pub fn fill(&mut self) {
+        if self.text.len() <= SHORT {
+            self.fill_short();
+            return;
+        }
         let text = self.text;
         let scan = self;
         let mut words = Words {
@@ -243,11 +167,8 @@ impl<'t> Scan<'t> {
             self.marks |= mark::THREE | mark::PLUS | mark::COUNTRY;
             return;
         }
-        let text = self.text;
-        let class = |at: usize| CLASS[usize::from(text.get(at).copied().unwrap_or(0))];
         let mut token_digits = 0;
         let mut marks = 0;
-        // Arithmetic in place of branches: which runs have which shape is not predictable.
         for edges in self
             .edges
             .get(..self.stored)
@@ -255,20 +176,60 @@ impl<'t> Scan<'t> {
             .chunks_exact(2)
         {
             let (start, end) = (edges[0] as usize, edges[1] as usize);
-            let len = end - start;
-            // Before the text's start is as if a space (`wrapping_sub` reads past the end).
-            let before = text.get(start.wrapping_sub(1)).copied().unwrap_or(b' ');
-            let token = CLASS[usize::from(before)] & ALNUM == 0;
-            token_digits += len * usize::from(token);
-            let country = (class(start.wrapping_sub(1)) & class(start.wrapping_sub(2)) & ALPHA
-                != 0)
-                & (class(start.wrapping_sub(3)) & ALNUM == 0);
-            marks |= (mark::THREE * u8::from(token & (len == 3)))
-                | (mark::PLUS * u8::from(before == b'+'))
-                | (mark::COUNTRY * u8::from(country & (len >= 2)));
+            let (digits, shapes) = shape(self.text, start, end - start);
+            token_digits += digits;
+            marks |= shapes;
         }
         self.token_digits = token_digits;
         self.marks |= marks;
+    }
+
+    /// [`Scan::fill`] for a short text: its digits gathered into one mask (a third of the work
+    /// per word of storing run edges), its runs and their shapes read from the mask.
+    #[inline]
+    fn fill_short(&mut self) {
+        let text = self.text;
+        let mut packed = 0u64;
+        let mut marks = 0u64;
+        let mut chunks = text.chunks_exact(8);
+        let mut shift = 0;
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let x = u64::from_le_bytes(word);
+            packed |= gather(super::digit_mask(x)) << shift;
+            marks |= marker_bits(x);
+            shift += 8;
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            // Zero padding is neither a digit nor a marker; `shift` is at most 56 here.
+            let mut x = 0u64;
+            for (i, byte) in rest.iter().enumerate() {
+                x |= u64::from(*byte) << (8 * i);
+            }
+            packed |= gather(super::digit_mask(x)) << shift;
+            marks |= marker_bits(x);
+        }
+        self.marks = fold_marks(marks);
+        self.packed = Some(packed);
+        // The digits are counted run by run (no `popcnt` in baseline x86-64).
+        let mut digits = 0;
+        let mut token_digits = 0;
+        let mut shapes = 0;
+        let mut starts = run_starts(packed);
+        while starts != 0 {
+            let start = starts.trailing_zeros() as usize;
+            starts &= starts - 1;
+            let len = run_len(packed, start);
+            let (tokens, marks) = shape(text, start, len);
+            digits += len;
+            token_digits += tokens;
+            shapes |= marks;
+        }
+        self.digits = digits;
+        self.token_digits = token_digits;
+        self.marks |= shapes;
     }
 
     /// One word of the text, at `base`: its digits, run edges and markers.
@@ -339,6 +300,7 @@ impl<'t> Scan<'t> {
             scan: self,
             next: 0,
             from: 0,
+            starts: self.packed.map_or(0, run_starts),
         }
     }
 }
@@ -351,6 +313,20 @@ pub struct Runs<'s, 't> {
     next: usize,
     /// Where the last run ended.
     from: usize,
+    /// For a short text, the starts of the runs still to come, as bits.
+    starts: u64,
+}
+
+/// The first digits of the runs of a short text's digit bits.
+#[inline(always)]
+fn run_starts(packed: u64) -> u64 {
+    packed & !(packed << 1)
+}
+
+/// The length of the run of digit bits at `start` (below 64).
+#[inline(always)]
+fn run_len(packed: u64, start: usize) -> usize {
+    (!(packed >> start)).trailing_zeros() as usize
 }
 
 impl Iterator for Runs<'_, '_> {
@@ -359,6 +335,15 @@ impl Iterator for Runs<'_, '_> {
     #[inline]
     fn next(&mut self) -> Option<Run> {
         let scan = self.scan;
+        if let Some(packed) = scan.packed {
+            if self.starts == 0 {
+                return None;
+            }
+            let start = self.starts.trailing_zeros() as usize;
+            self.starts &= self.starts - 1;
+            let end = start + run_len(packed, start);
+            return Some(Run { start, end });
+        }
         let stored = scan.stored / 2;
         if self.next < stored {
             let start = scan.edges[2 * self.next] as usize;
@@ -421,6 +406,14 @@ mod tests {
                 .flat_map(|i| format!("n{i} ").into_bytes())
                 .collect(),
         );
+        // Around the short texts' limit: digits in the first and last bytes, runs across it.
+        for len in [62, 63, 64, 65, 66] {
+            samples.push(b"7".repeat(len));
+            let mut text = b"9 a".repeat(len / 3 + 1);
+            text.truncate(len - 1);
+            text.push(b'5');
+            samples.push(text);
+        }
         let all: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
         samples.push(all);
         for sample in &samples {
@@ -470,7 +463,12 @@ mod tests {
     #[test]
     fn token_digits_and_run_shapes_agree_with_a_plain_walk() {
         let shapes = mark::THREE | mark::PLUS | mark::COUNTRY;
-        let samples: [&[u8]; 14] = [
+        let at_the_limit = b"x".repeat(60);
+        let samples: [&[u8]; 18] = [
+            &[at_the_limit.as_slice(), b"1234"].concat(),
+            &[at_the_limit.as_slice(), b"12345"].concat(),
+            &[at_the_limit.as_slice(), b" 123"].concat(),
+            &[b"12 ".as_slice(), &at_the_limit, b"+7"].concat(),
             b"",
             b"123",
             b"c4ca4238a0b923820dcc509a6f75849b",
