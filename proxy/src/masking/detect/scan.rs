@@ -17,19 +17,21 @@
 //! COPY line, terminal output) yields the same runs either way, and its run shapes are taken as
 //! all present (a need is never wrongly unmet).
 
-use super::word_bits::{GATHER, ONES, POSITIONS, fold_marks, gather, marker_bits, shape};
+use super::word_bits::{
+    GATHER, ONES, POSITIONS, fold_marks, gather, last_word, marker_bits, shape,
+};
 use super::{digits_end, next_digit};
 
 /// Marker bytes a detector may need, as bits of [`Needs::marks`].
 pub mod mark {
-    /// An `@`.
-    pub const AT: u8 = 1;
-    /// A `J` (of `eyJ`).
-    pub const J: u8 = 2;
-    /// An `A` (of `AKIA`, `AIza`, `AccountKey=`).
-    pub const A: u8 = 4;
     /// Two dashes in a row (of `-----BEGIN`).
-    pub const DASHES: u8 = 8;
+    pub const DASHES: u8 = 1;
+    /// An `A` (of `AKIA`, `AIza`, `AccountKey=`).
+    pub const A: u8 = 2;
+    /// A `J` (of `eyJ`).
+    pub const J: u8 = 4;
+    /// An `@`.
+    pub const AT: u8 = 8;
     /// A run of exactly three digits that starts a token (an SSN's area, a phone's area code).
     pub const THREE: u8 = 16;
     /// A run of digits right after a `+` (an international phone number).
@@ -201,13 +203,10 @@ impl<'t> Scan<'t> {
             marks |= marker_bits(x);
             shift += 8;
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
+        let rest = chunks.remainder().len();
+        if rest > 0 {
             // Zero padding is neither a digit nor a marker; `shift` is at most 56 here.
-            let mut x = 0u64;
-            for (i, byte) in rest.iter().enumerate() {
-                x |= u64::from(*byte) << (8 * i);
-            }
+            let x = last_word(text, rest);
             packed |= gather(super::digit_mask(x)) << shift;
             marks |= marker_bits(x);
         }
@@ -382,6 +381,18 @@ mod tests {
             }
         }
         runs
+    }
+
+    #[test]
+    fn the_last_word_holds_exactly_the_bytes_past_the_whole_words() {
+        let text: Vec<u8> = (1..=40u8).collect();
+        for len in 0..=text.len() {
+            let text = &text[..len];
+            let rest = len % 8;
+            let mut want = [0u8; 8];
+            want[..rest].copy_from_slice(&text[len - rest..]);
+            assert_eq!(last_word(text, rest), u64::from_le_bytes(want), "{len}");
+        }
     }
 
     #[test]

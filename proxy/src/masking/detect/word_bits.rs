@@ -32,6 +32,36 @@ const fn classes() -> [u8; 256] {
     table
 }
 
+/// The last `rest` bytes of `text` (fewer than eight) as a word, zero-padded: read with
+/// overlapping loads rather than byte by byte (a loop whose length changes from value to
+/// value costs a mispredicted branch per value).
+#[inline(always)]
+pub fn last_word(text: &[u8], rest: usize) -> u64 {
+    let word = |at: usize| {
+        text.get(at..at + 8)
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let half = |at: usize| {
+        text.get(at..at + 4)
+            .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
+            .map_or(0, |bytes| u64::from(u32::from_le_bytes(bytes)))
+    };
+    let byte = |at: usize| u64::from(text.get(at).copied().unwrap_or(0));
+    let len = text.len();
+    if rest == 0 {
+        0
+    } else if len >= 8 {
+        // The word ending at the text's end, less the bytes already read.
+        word(len - 8) >> (8 * (8 - rest))
+    } else if rest >= 4 {
+        // The whole text is the rest: two halves that may overlap (equal bytes OR'd).
+        half(0) | (half(rest - 4) << (8 * (rest - 4)))
+    } else {
+        byte(0) | (byte(rest / 2) << (8 * (rest / 2))) | (byte(rest - 1) << (8 * (rest - 1)))
+    }
+}
+
 /// Byte `i`'s high bit to bit `i` of the top byte (a multiply in place of `pmovmskb`).
 pub const GATHER: u64 = 0x0102_0408_1020_4080;
 
@@ -108,17 +138,10 @@ pub fn marker_bits(x: u64) -> u64 {
 
 /// Folds the marker bits of every byte into one byte of [`mark`] bits.
 pub fn fold_marks(marks: u64) -> u8 {
-    let byte = marks.to_le_bytes().iter().fold(0u8, |all, b| all | b);
-    let mut out = 0;
-    for (bit, flag) in [
-        (0x80, mark::AT),
-        (0x40, mark::J),
-        (0x20, mark::A),
-        (0x10, mark::DASHES),
-    ] {
-        if byte & bit != 0 {
-            out |= flag;
-        }
-    }
-    out
+    let mut all = marks;
+    all |= all >> 32;
+    all |= all >> 16;
+    all |= all >> 8;
+    // Bits 4 to 7 of a byte are the [`mark`] bits 0 to 3 (`DASHES`, `A`, `J`, `AT`).
+    ((all >> 4) & 0xf) as u8
 }
