@@ -108,7 +108,7 @@ mod tests {
         };
         for set in [
             vec![
-                needs(0, 0, mark::DASHES),
+                needs(0, 0, mark::B),
                 needs(0, 0, mark::J),
                 needs(0, 13, 0),
                 needs(6, 0, mark::COUNTRY),
@@ -231,6 +231,8 @@ mod tests {
             "(415) 555-0132",
             "1-800-555-0199",
             "tel 415.555.0132",
+            "key: -----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----",
+            "-----BEGIN OPENSSH PRIVATE KEY-----",
         ] {
             samples.push(value.to_owned());
         }

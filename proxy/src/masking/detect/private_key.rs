@@ -19,7 +19,7 @@ impl Detector for PrivateKey {
         Needs {
             digits: 0,
             token_digits: 0,
-            marks: mark::DASHES,
+            marks: mark::B,
         }
     }
 

@@ -121,19 +121,21 @@ fn equal_mask(x: u64, byte: u8) -> u64 {
     !(((v & LOW7) + LOW7) | v) & HIGH
 }
 
-/// Each marker's high bits, moved to a bit of its own (bits 7, 6, 5 and 4 of a byte).
+/// Each marker's high bits, moved to a bit of its own (bits 7, 6, 5 and 4 of a byte for `@`,
+/// `J`, `A` and `B`).
 #[inline(always)]
 pub fn marker_bits(x: u64) -> u64 {
-    let dash = equal_mask(x, b'-');
-    let mut bits = (dash & (dash >> 8)) >> 3;
-    // `@`, `A` and `J` lie in 0x40..=0x4a: one range test first (most words have none of
-    // those bytes), then the exact tests.
+    // The markers all lie in 0x40..=0x4a: one range test first (most words of most text have
+    // none of those bytes), then the exact tests.
     let low = x & LOW7;
     let range = (ONES * (127 + 0x4b) - low) & !x & (low + ONES * (127 - 0x3f)) & HIGH;
-    if range != 0 {
-        bits |= equal_mask(x, b'@') | (equal_mask(x, b'J') >> 1) | (equal_mask(x, b'A') >> 2);
+    if range == 0 {
+        return 0;
     }
-    bits
+    equal_mask(x, b'@')
+        | (equal_mask(x, b'J') >> 1)
+        | (equal_mask(x, b'A') >> 2)
+        | (equal_mask(x, b'B') >> 3)
 }
 
 /// Folds the marker bits of every byte into one byte of [`mark`] bits.
@@ -142,6 +144,6 @@ pub fn fold_marks(marks: u64) -> u8 {
     all |= all >> 32;
     all |= all >> 16;
     all |= all >> 8;
-    // Bits 4 to 7 of a byte are the [`mark`] bits 0 to 3 (`DASHES`, `A`, `J`, `AT`).
+    // Bits 4 to 7 of a byte are the [`mark`] bits 0 to 3 (`B`, `A`, `J`, `AT`).
     ((all >> 4) & 0xf) as u8
 }
