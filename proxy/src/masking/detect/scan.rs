@@ -32,7 +32,8 @@ pub mod mark {
     pub const J: u8 = 4;
     /// An `@`.
     pub const AT: u8 = 8;
-    /// A run of exactly three digits that starts a token (an SSN's area, a phone's area code).
+    /// A run of exactly three digits that starts a token and is followed by `-`, ` `, `.` or
+    /// `)` (an SSN's area, a phone's area code).
     pub const THREE: u8 = 16;
     /// A run of digits right after a `+` (an international phone number).
     pub const PLUS: u8 = 32;
@@ -453,7 +454,7 @@ mod tests {
             let token = !alnum(run.start.checked_sub(1));
             if token {
                 token_digits += len;
-                if len == 3 {
+                if len == 3 && matches!(text.get(run.end), Some(b'-' | b' ' | b'.' | b')')) {
                     marks |= mark::THREE;
                 }
             }

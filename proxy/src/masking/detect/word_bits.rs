@@ -103,7 +103,10 @@ pub fn shape(text: &[u8], start: usize, len: usize) -> (usize, u8) {
     let token = CLASS[usize::from(before)] & ALNUM == 0;
     let country = (class(start.wrapping_sub(1)) & class(start.wrapping_sub(2)) & ALPHA != 0)
         & (class(start.wrapping_sub(3)) & ALNUM == 0);
-    let marks = (mark::THREE * u8::from(token & (len == 3)))
+    // An SSN's area and a phone's area code are followed by their separator.
+    let after = text.get(start + len).copied().unwrap_or(0);
+    let separated = matches!(after, b'-' | b' ' | b'.' | b')');
+    let marks = (mark::THREE * u8::from(token & (len == 3) & separated))
         | (mark::PLUS * u8::from(before == b'+'))
         | (mark::COUNTRY * u8::from(country & (len >= 2)));
     (len * usize::from(token), marks)
