@@ -9,7 +9,8 @@ pub struct Card;
 impl Detector for Card {
     fn needs(&self) -> Needs {
         Needs {
-            digits: 13,
+            digits: 0,
+            token_digits: 13,
             marks: 0,
         }
     }

@@ -13,6 +13,7 @@ impl Detector for CloudKey {
     fn needs(&self) -> Needs {
         Needs {
             digits: 0,
+            token_digits: 0,
             marks: mark::A,
         }
     }

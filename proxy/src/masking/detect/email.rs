@@ -26,6 +26,7 @@ impl Detector for Email {
     fn needs(&self) -> Needs {
         Needs {
             digits: 0,
+            token_digits: 0,
             marks: mark::AT,
         }
     }

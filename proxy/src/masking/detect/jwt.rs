@@ -15,6 +15,7 @@ impl Detector for Jwt {
     fn needs(&self) -> Needs {
         Needs {
             digits: 0,
+            token_digits: 0,
             marks: mark::J,
         }
     }

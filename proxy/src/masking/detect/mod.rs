@@ -15,16 +15,18 @@
 mod card;
 mod cloud_key;
 mod email;
+mod gate;
 mod iban;
 mod jwt;
 mod phone;
 mod private_key;
 pub mod scan;
 mod ssn;
+mod word_bits;
 
 use serde::Deserialize;
 
-use scan::Gate;
+use gate::Gate;
 pub use scan::{Needs, Run, Scan};
 
 /// The detectors there are.

@@ -3,6 +3,7 @@
 //! `415-555-0132`, `415.555.0132`). Undelimited digit runs are left to other detectors: a bare
 //! ten-digit number is as likely an id as a phone.
 
+use super::scan::mark;
 use super::{Detector, Needs, Scan, Span, digits_end, ends_token, is_digit, starts_token};
 
 /// Finds phone numbers.
@@ -11,8 +12,9 @@ pub struct Phone;
 impl Detector for Phone {
     fn needs(&self) -> Needs {
         Needs {
-            digits: 8,
-            marks: 0,
+            digits: 0,
+            token_digits: 8,
+            marks: mark::THREE | mark::PLUS,
         }
     }
 

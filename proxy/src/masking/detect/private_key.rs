@@ -18,7 +18,8 @@ impl Detector for PrivateKey {
     fn needs(&self) -> Needs {
         Needs {
             digits: 0,
-            marks: mark::DASHES,
+            token_digits: 0,
+            marks: mark::B,
         }
     }
 

@@ -2,6 +2,7 @@
 //! numbers the SSA never issues (area 000, 666, 900–999; group 00; serial 0000). Nine digits
 //! without separators are not matched: too many other numbers look like that.
 
+use super::scan::mark;
 use super::{Detector, Needs, Scan, Span, ends_token, is_digit, starts_token};
 
 /// Finds US social security numbers.
@@ -10,8 +11,9 @@ pub struct Ssn;
 impl Detector for Ssn {
     fn needs(&self) -> Needs {
         Needs {
-            digits: 9,
-            marks: 0,
+            digits: 0,
+            token_digits: 9,
+            marks: mark::THREE,
         }
     }
 
