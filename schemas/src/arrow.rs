@@ -338,9 +338,8 @@ pub enum BodyColumnError {
 /// The `body` column's value: the body's canonical JSON, without its kind.
 pub fn encode_body(body: &EventBody) -> Result<String, CanonicalError> {
     // `{"body":…,"kind":…}` without `kind` is `{"body":…}`: the content is what lies inside.
-    let text = canonical::to_canonical_text(body, &["kind"])?;
+    let mut text = canonical::to_canonical_text(body, &["kind"])?;
     const OPENING: &str = "{\"body\":";
-    let mut text = text;
     if !(text.starts_with(OPENING) && text.ends_with('}')) {
         return Err(CanonicalError::NotJson {
             reason: "a body serialized without its content".to_owned(),

@@ -4,6 +4,8 @@
 //! flattens them into archive rows; the verifier recomputes their hashes. JSON looks like
 //! `{"schema_version":1,"id":…,"session_id":…,"seq":0,"time":…,"actor":{…},"target":{…},
 //! "client_addr":…,"kind":"session.started","body":{…},"prev":null,"hash":…,"seal":null}`.
+//! The proxy writes the same members in canonical order, `hash` and `seal` last
+//! (`chain::Linked::into_json`); member order carries no meaning to a reader.
 //!
 //! Invariants: every member is always present (`null` when empty) and unknown members are
 //! rejected, so what a reader verifies is exactly what was written. `hash` is SHA-256 of the

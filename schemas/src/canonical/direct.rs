@@ -292,41 +292,26 @@ impl Array<'_> {
     }
 }
 
-impl ser::SerializeSeq for Array<'_> {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), CanonicalError> {
-        self.close();
-        Ok(())
-    }
+/// serde's three sequence shapes are one JSON array: each trait forwards to [`Array`].
+macro_rules! array_shape {
+    ($shape:ident, $add:ident) => {
+        impl ser::$shape for Array<'_> {
+            type Ok = ();
+            type Error = CanonicalError;
+            fn $add<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), CanonicalError> {
+                self.close();
+                Ok(())
+            }
+        }
+    };
 }
 
-impl ser::SerializeTuple for Array<'_> {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), CanonicalError> {
-        self.close();
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleStruct for Array<'_> {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), CanonicalError> {
-        self.close();
-        Ok(())
-    }
-}
+array_shape!(SerializeSeq, serialize_element);
+array_shape!(SerializeTuple, serialize_element);
+array_shape!(SerializeTupleStruct, serialize_field);
 
 /// A container inside a one-member `{"variant": …}` object.
 struct Variant<C>(C);

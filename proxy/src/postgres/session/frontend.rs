@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use bytes::Bytes;
 use futures::{Sink, SinkExt};
 use pgwire::messages::PgWireFrontendMessage;
 use pgwire::messages::extendedquery::{Bind, Execute};
@@ -258,20 +257,9 @@ where
                 .iter()
                 .enumerate()
                 .map(|(i, p)| {
-                    p.as_ref().map(|bytes| {
-                        let format = format_at(&bind.parameter_format_codes, i);
-                        // A binary parameter is recorded as hex: mask its bytes first, or
-                        // a pasted card number would sit in the archive in hex.
-                        let masked = self
-                            .shared
-                            .masking
-                            .as_ref()
-                            .and_then(|m| m.detectors().mask(bytes));
-                        match masked {
-                            Some((masked, _)) => parameter_text(&Bytes::from(masked), format),
-                            None => parameter_text(bytes, format),
-                        }
-                    })
+                    let format = format_at(&bind.parameter_format_codes, i);
+                    p.as_ref()
+                        .map(|value| self.shared.recorded_parameter(value, format))
                 })
                 .collect();
             let entry = Portal {
@@ -474,20 +462,6 @@ fn format_at(formats: &[i16], index: usize) -> i16 {
         1 => formats[0],
         _ => formats.get(index).copied().unwrap_or(0),
     }
-}
-
-/// A bind parameter as recorded: text as is, binary as hex.
-fn parameter_text(bytes: &Bytes, format: i16) -> String {
-    if format == 0
-        && let Ok(text) = std::str::from_utf8(bytes)
-    {
-        return text.to_owned();
-    }
-    let mut out = String::from("\\x");
-    for byte in bytes.iter() {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
 }
 
 fn message_name(message: &PgWireFrontendMessage) -> &'static str {

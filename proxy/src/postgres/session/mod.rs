@@ -16,6 +16,7 @@ mod masker;
 mod pending;
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -78,13 +79,37 @@ pub struct Shared {
 
 impl Shared {
     /// `text` as events keep it: through the content detectors when masking is on. Statement
-    /// text, parameters and approval requests all go through here; policy decides on the text
-    /// as sent.
+    /// text and approval requests go through here, bind parameters through
+    /// [`Self::recorded_parameter`]; policy decides on the text as sent.
     fn recorded(&self, text: &str) -> String {
         match &self.masking {
             Some(masking) => masking.mask_text(text),
             None => text.to_owned(),
         }
+    }
+
+    /// A bind parameter as events keep it: text as is, binary (or not UTF-8) as `\x` hex. Its
+    /// bytes pass the content detectors first, or a pasted card number would sit in the
+    /// archive in hex.
+    fn recorded_parameter(&self, value: &[u8], format: i16) -> String {
+        let masked = self
+            .masking
+            .as_ref()
+            .and_then(|m| m.detectors().mask(value));
+        let value = masked
+            .as_ref()
+            .map_or(value, |(masked, _)| masked.as_slice());
+        if format == 0
+            && let Ok(text) = std::str::from_utf8(value)
+        {
+            return text.to_owned();
+        }
+        let mut out = String::with_capacity(2 + 2 * value.len());
+        out.push_str("\\x");
+        for byte in value {
+            let _ = write!(out, "{byte:02x}");
+        }
+        out
     }
 }
 
